@@ -1,0 +1,22 @@
+#pragma once
+// Builds a validated Snapshot from YAML text or from the simple command-line form.
+#include <string>
+#include <string_view>
+
+#include "config/schema.h"
+
+namespace pillion::config {
+
+struct LoadResult {
+  SnapshotPtr snapshot;  // null on error
+  std::string error;     // "file:line:col: key.path: what is wrong"
+  explicit operator bool() const { return snapshot != nullptr; }
+};
+
+LoadResult load_yaml(std::string_view text, std::string_view file_name);
+LoadResult load_file(const std::string& path);
+
+// `pillion proxy --listen ADDR --upstream URL`: one HTTP listener, one route, one cluster.
+LoadResult from_flags(std::string_view listen, std::string_view upstream_url);
+
+}  // namespace pillion::config
