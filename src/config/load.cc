@@ -1,0 +1,721 @@
+#include "config/load.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "config/prescan.h"
+
+namespace pillion::config {
+namespace {
+
+// How messages name the document itself, which has no key path.
+constexpr const char* kTopLevel = "(top level)";
+
+// One value in the document: the node, where to point at, and its key path for messages.
+struct Field {
+  YAML::Node node;
+  YAML::Mark mark;
+  std::string path;
+};
+
+// Thrown at the first problem and turned into LoadResult::error by load_yaml.
+struct LoadError {
+  YAML::Mark mark;
+  std::string path;
+  std::string what;
+};
+
+[[noreturn]] void fail(const Field& field, std::string what) {
+  throw LoadError{field.mark, field.path, std::move(what)};
+}
+
+std::string quoted(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
+
+std::string kind_of(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
+  }
+}
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+// A null value (`key:`) has yaml-cpp's mark on the next token; point at the key instead.
+Field child(const YAML::Node& node, const YAML::Node& anchor, std::string path) {
+  YAML::Mark mark = node.IsNull() || node.Mark().is_null() ? anchor.Mark() : node.Mark();
+  return Field{node, mark, std::move(path)};
+}
+
+void expect_map(const Field& field) {
+  if (!field.node.IsMap()) {
+    fail(field, "expected a map, got " + kind_of(field.node));
+  }
+}
+
+void expect_list(const Field& field) {
+  if (!field.node.IsSequence()) {
+    fail(field, "expected a list, got " + kind_of(field.node));
+  }
+}
+
+const std::string& scalar(const Field& field, std::string_view want) {
+  if (!field.node.IsScalar()) {
+    fail(field, "expected " + std::string(want) + ", got " + kind_of(field.node));
+  }
+  return field.node.Scalar();
+}
+
+// The entries of a map, in document order, after rejecting non-string, unknown and repeated keys.
+std::vector<std::pair<std::string, Field>> entries(const Field& map,
+                                                   std::initializer_list<std::string_view> known) {
+  expect_map(map);
+  std::vector<std::pair<std::string, Field>> out;
+  std::set<std::string> seen;
+  for (auto it = map.node.begin(); it != map.node.end(); ++it) {
+    // Copies: the iterator hands out a temporary pair.
+    YAML::Node key = it->first;
+    if (!key.IsScalar()) {
+      fail(Field{key, key.Mark(), map.path.empty() ? kTopLevel : map.path},
+           "keys must be strings, got " + kind_of(key));
+    }
+    const std::string& name = key.Scalar();
+    Field key_field{key, key.Mark(), join(map.path, name)};
+    if (known.size() != 0) {
+      bool found = false;
+      std::string expected;
+      for (auto k : known) {
+        found = found || k == name;
+        expected += expected.empty() ? std::string(k) : ", " + std::string(k);
+      }
+      if (!found) {
+        fail(key_field, "unknown key (expected one of: " + expected + ")");
+      }
+    }
+    if (!seen.insert(name).second) {
+      fail(key_field, "duplicate key");
+    }
+    out.emplace_back(name, child(it->second, key, key_field.path));
+  }
+  return out;
+}
+
+// The items of a list, each with its own path ("clusters[2]").
+std::vector<Field> items(const Field& list) {
+  expect_list(list);
+  std::vector<Field> out;
+  for (auto it = list.node.begin(); it != list.node.end(); ++it) {
+    out.push_back(child(*it, list.node, list.path + "[" + std::to_string(out.size()) + "]"));
+  }
+  return out;
+}
+
+std::string parse_string(const Field& field) {
+  return scalar(field, "a string");
+}
+
+std::string parse_name(const Field& field) {
+  std::string name = parse_string(field);
+  if (name.empty()) {
+    fail(field, "must not be empty");
+  }
+  return name;
+}
+
+long long parse_integer(const Field& field, long long min, long long max) {
+  const std::string& text = scalar(field, "an integer");
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
+    fail(field, "expected an integer, got " + quoted(text));
+  }
+  if (value < min || value > max) {
+    fail(field,
+         quoted(text) + " out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+  }
+  return value;
+}
+
+Duration parse_duration(const Field& field) {
+  const std::string& text = scalar(field, "a duration");
+  if (text == "0") {
+    return Duration::zero();
+  }
+  if (text.starts_with('-')) {
+    fail(field, "duration " + quoted(text) + " must not be negative");
+  }
+  auto duration = core::parse_duration(text);
+  if (!duration) {
+    fail(field, "bad duration " + quoted(text) + " (want e.g. 250ms, 2s, 1m)");
+  }
+  return *duration;
+}
+
+// Sizes: plain bytes, or with a binary (KiB, MiB, GiB) or decimal (KB, MB, GB) suffix.
+uint64_t parse_size(const Field& field) {
+  const std::string& text = scalar(field, "a size");
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string_view unit(end, text.data() + text.size() - end);
+  static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"KiB", 1ULL << 10},
+      {"MiB", 1ULL << 20},
+      {"GiB", 1ULL << 30},
+      {"KB", 1000},
+      {"MB", 1000 * 1000},
+      {"GB", 1000 * 1000 * 1000},
+  };
+  if (ec == std::errc{} && end != text.data()) {
+    for (auto [suffix, multiplier] : kUnits) {
+      if (unit == suffix) {
+        if (value > std::numeric_limits<uint64_t>::max() / multiplier) {
+          break;
+        }
+        return value * multiplier;
+      }
+    }
+  }
+  fail(field, "bad size " + quoted(text) + " (want bytes, or e.g. 64KiB, 10MiB, 1GB)");
+}
+
+// Explains why a host:port did not parse; the port range is the usual surprise.
+std::string explain_address(const std::string& text, std::string_view want) {
+  auto colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    std::string_view port(text);
+    port.remove_prefix(colon + 1);
+    unsigned long long value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (!port.empty() && end == port.data() + port.size() &&
+        (ec == std::errc::result_out_of_range || (ec == std::errc{} && value > 65535))) {
+      return "port " + std::string(port) + " out of range in " + quoted(text) + " (0..65535)";
+    }
+  }
+  return "bad address " + quoted(text) + " (want " + std::string(want) + ")";
+}
+
+// Listeners may use port 0 (the kernel picks one, handy in tests); upstreams may not.
+HostPort parse_address(const Field& field, bool allow_port_zero) {
+  const std::string& text = scalar(field, "an address");
+  auto address = core::parse_host_port(text);
+  if (!address) {
+    fail(field, explain_address(text, "host:port"));
+  }
+  if (address->port == 0 && !allow_port_zero) {
+    fail(field, "port 0 in " + quoted(text) + " is not allowed here (1..65535)");
+  }
+  return *address;
+}
+
+Node parse_node(const Field& map) {
+  Node node;
+  for (const auto& [key, value] : entries(map, {"id", "service"})) {
+    if (key == "id") {
+      node.id = parse_string(value);
+    } else {
+      node.service = parse_string(value);
+    }
+  }
+  return node;
+}
+
+int parse_workers(const Field& field) {
+  if (field.node.IsScalar() && field.node.Scalar() == "auto") {
+    return 0;
+  }
+  if (field.node.IsScalar()) {
+    const std::string& text = field.node.Scalar();
+    long long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) {
+      fail(field, "expected 'auto' or an integer, got " + quoted(text));
+    }
+  }
+  return static_cast<int>(parse_integer(field, 1, 1024));
+}
+
+HostPort parse_admin(const Field& map) {
+  HostPort address{"127.0.0.1", 9901};
+  for (const auto& [key, value] : entries(map, {"address"})) {
+    address = parse_address(value, true);
+  }
+  return address;
+}
+
+ListenerMode parse_mode(const Field& field) {
+  const std::string& text = scalar(field, "a mode");
+  if (text == "http") {
+    return ListenerMode::kHttp;
+  }
+  if (text == "transparent_outbound" || text == "transparent_inbound") {
+    fail(field, "mode " + text + " is not supported yet");
+  }
+  fail(field, "unknown mode " + quoted(text) + " (want http)");
+}
+
+// A name that must match something defined elsewhere; checked once everything is read.
+struct Reference {
+  Field field;
+  std::string name;
+};
+
+class Loader {
+ public:
+  Snapshot load(const Field& root) {
+    Snapshot snapshot;
+    std::optional<Field> listeners;
+    for (const auto& [key, value] :
+         entries(root, {"node", "workers", "admin", "listeners", "routes", "clusters", "access_log",
+                        "limits", "timeouts", "tracing"})) {
+      if (key == "node") {
+        snapshot.node = parse_node(value);
+      } else if (key == "workers") {
+        snapshot.workers = parse_workers(value);
+      } else if (key == "admin") {
+        snapshot.admin = parse_admin(value);
+      } else if (key == "listeners") {
+        listeners = value;
+      } else if (key == "routes") {
+        snapshot.routes = parse_routes(value);
+      } else if (key == "clusters") {
+        snapshot.clusters = parse_clusters(value);
+      } else if (key == "access_log") {
+        snapshot.access_log = parse_access_log(value);
+      } else if (key == "limits") {
+        snapshot.limits = parse_limits(value);
+      } else if (key == "timeouts") {
+        snapshot.timeouts = parse_timeouts(value);
+      } else {
+        snapshot.tracing = parse_tracing(value);
+      }
+    }
+    if (!listeners) {
+      fail(Field{root.node, root.mark, "listeners"}, "required: at least one listener");
+    }
+    snapshot.listeners = parse_listeners(*listeners);
+
+    for (const auto& ref : route_refs_) {
+      if (!snapshot.routes.contains(ref.name)) {
+        fail(ref.field, "no route table named " + quoted(ref.name));
+      }
+    }
+    for (const auto& ref : cluster_refs_) {
+      if (snapshot.find_cluster(ref.name) == nullptr) {
+        fail(ref.field, "no cluster named " + quoted(ref.name));
+      }
+    }
+    return snapshot;
+  }
+
+ private:
+  std::vector<Listener> parse_listeners(const Field& list) {
+    std::vector<Field> list_items = items(list);
+    if (list_items.empty()) {
+      fail(list, "required: at least one listener");
+    }
+    std::vector<Listener> listeners;
+    std::set<std::string> names;
+    for (const Field& item : list_items) {
+      Listener listener;
+      bool has_name = false;
+      bool has_address = false;
+      std::optional<Field> routes;
+      for (const auto& [key, value] : entries(item, {"name", "address", "mode", "routes"})) {
+        if (key == "name") {
+          listener.name = parse_name(value);
+          has_name = true;
+          if (!names.insert(listener.name).second) {
+            fail(value, "duplicate listener name " + quoted(listener.name));
+          }
+        } else if (key == "address") {
+          listener.address = parse_address(value, true);
+          has_address = true;
+        } else if (key == "mode") {
+          listener.mode = parse_mode(value);
+        } else {
+          listener.routes = parse_name(value);
+          routes = value;
+        }
+      }
+      if (!has_name) {
+        fail(Field{item.node, item.mark, join(item.path, "name")}, "required");
+      }
+      if (!has_address) {
+        fail(Field{item.node, item.mark, join(item.path, "address")}, "required");
+      }
+      route_refs_.push_back(
+          {routes ? *routes : Field{item.node, item.mark, join(item.path, "routes")},
+           listener.routes});
+      listeners.push_back(std::move(listener));
+    }
+    return listeners;
+  }
+
+  std::map<std::string, RouteTable> parse_routes(const Field& map) {
+    std::map<std::string, RouteTable> tables;
+    for (const auto& [name, list] : entries(map, {})) {
+      RouteTable table;
+      for (const Field& item : items(list)) {
+        table.push_back(parse_route(item));
+      }
+      tables.emplace(name, std::move(table));
+    }
+    return tables;
+  }
+
+  Route parse_route(const Field& item) {
+    Route route;
+    bool has_cluster = false;
+    for (const auto& [key, value] : entries(item, {"match", "cluster", "timeout"})) {
+      if (key == "match") {
+        route.match = parse_match(value);
+      } else if (key == "cluster") {
+        route.cluster = parse_name(value);
+        has_cluster = true;
+        cluster_refs_.push_back({value, route.cluster});
+      } else {
+        route.timeout = parse_duration(value);
+      }
+    }
+    if (!has_cluster) {
+      fail(Field{item.node, item.mark, join(item.path, "cluster")}, "required");
+    }
+    return route;
+  }
+
+  static RouteMatch parse_match(const Field& map) {
+    RouteMatch match;
+    std::optional<Field> path;
+    for (const auto& [key, value] : entries(map, {"host", "path", "path_prefix"})) {
+      if (key == "host") {
+        match.host = parse_string(value);
+        auto star = match.host.find('*');
+        if (star != std::string::npos &&
+            (star != 0 || match.host.size() < 3 || match.host[1] != '.' ||
+             match.host.find('*', 1) != std::string::npos)) {
+          fail(value, "bad host " + quoted(match.host) + " ('*' only as a leading '*.')");
+        }
+      } else {
+        std::string text = parse_string(value);
+        if (!text.starts_with('/')) {
+          fail(value, "must start with '/', got " + quoted(text));
+        }
+        if (path) {
+          fail(value, "path and path_prefix cannot both be set");
+        }
+        path = value;
+        (key == "path" ? match.path : match.path_prefix) = std::move(text);
+      }
+    }
+    return match;
+  }
+
+  static std::vector<Cluster> parse_clusters(const Field& list) {
+    std::vector<Cluster> clusters;
+    std::set<std::string> names;
+    for (const Field& item : items(list)) {
+      Cluster cluster;
+      bool has_name = false;
+      bool has_endpoints = false;
+      for (const auto& [key, value] :
+           entries(item, {"name", "endpoints", "connect_timeout", "pool"})) {
+        if (key == "name") {
+          cluster.name = parse_name(value);
+          has_name = true;
+          if (!names.insert(cluster.name).second) {
+            fail(value, "duplicate cluster name " + quoted(cluster.name));
+          }
+        } else if (key == "endpoints") {
+          std::vector<Field> endpoints = items(value);
+          if (endpoints.empty()) {
+            fail(value, "must list at least one endpoint");
+          }
+          for (const Field& endpoint : endpoints) {
+            cluster.endpoints.push_back(parse_address(endpoint, false));
+          }
+          has_endpoints = true;
+        } else if (key == "connect_timeout") {
+          cluster.connect_timeout = parse_duration(value);
+        } else {
+          for (const auto& [pool_key, pool_value] : entries(value, {"max_idle", "idle_timeout"})) {
+            if (pool_key == "max_idle") {
+              cluster.max_idle_connections = static_cast<int>(parse_integer(pool_value, 0, 65536));
+            } else {
+              cluster.idle_timeout = parse_duration(pool_value);
+            }
+          }
+        }
+      }
+      if (!has_name) {
+        fail(Field{item.node, item.mark, join(item.path, "name")}, "required");
+      }
+      if (!has_endpoints) {
+        fail(Field{item.node, item.mark, join(item.path, "endpoints")}, "required");
+      }
+      clusters.push_back(std::move(cluster));
+    }
+    return clusters;
+  }
+
+  static AccessLog parse_access_log(const Field& field) {
+    AccessLog log;
+    if (field.node.IsScalar() && (field.node.Scalar() == "off" || field.node.Scalar() == "false")) {
+      log.enabled = false;
+      return log;
+    }
+    if (!field.node.IsMap()) {
+      fail(field, "expected a map or 'off', got " + kind_of(field.node));
+    }
+    for (const auto& [key, value] : entries(field, {"path", "format"})) {
+      if (key == "path") {
+        log.path = parse_name(value);
+      } else {
+        const std::string& format = scalar(value, "a format");
+        if (format == "text") {
+          log.format = AccessLogFormat::kText;
+        } else if (format == "json") {
+          log.format = AccessLogFormat::kJson;
+        } else {
+          fail(value, "unknown format " + quoted(format) + " (want text or json)");
+        }
+      }
+    }
+    return log;
+  }
+
+  static Limits parse_limits(const Field& map) {
+    Limits limits;
+    for (const auto& [key, value] : entries(
+             map,
+             {"max_request_header_bytes", "max_response_header_bytes", "max_request_body_bytes"})) {
+      uint64_t size = parse_size(value);
+      if (key == "max_request_body_bytes") {
+        limits.max_request_body_bytes = size;
+        continue;
+      }
+      if (size == 0) {
+        fail(value, "must be at least 1 byte");
+      }
+      (key == "max_request_header_bytes" ? limits.max_request_header_bytes
+                                         : limits.max_response_header_bytes) = size;
+    }
+    return limits;
+  }
+
+  static Timeouts parse_timeouts(const Field& map) {
+    Timeouts timeouts;
+    for (const auto& [key, value] :
+         entries(map, {"request_headers", "idle", "stream_idle", "drain"})) {
+      Duration duration = parse_duration(value);
+      if (key == "request_headers") {
+        timeouts.request_headers = duration;
+      } else if (key == "idle") {
+        timeouts.idle = duration;
+      } else if (key == "stream_idle") {
+        timeouts.stream_idle = duration;
+      } else {
+        timeouts.drain = duration;
+      }
+    }
+    return timeouts;
+  }
+
+  static Tracing parse_tracing(const Field& map) {
+    Tracing tracing;
+    for (const auto& [key, value] : entries(map, {"sampling"})) {
+      const std::string& text = scalar(value, "a number");
+      double sampling = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), sampling);
+      if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
+          !std::isfinite(sampling)) {
+        fail(value, "expected a number, got " + quoted(text));
+      }
+      if (sampling < 0 || sampling > 1) {
+        fail(value, "sampling " + quoted(text) + " out of range (0..1)");
+      }
+      tracing.sampling = sampling;
+    }
+    return tracing;
+  }
+
+  std::vector<Reference> route_refs_;
+  std::vector<Reference> cluster_refs_;
+};
+
+// Messages are one line: a key or value with a newline in it must not break that.
+std::string one_line(std::string text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string position(std::string_view file_name, const YAML::Mark& mark) {
+  int line = mark.is_null() || mark.line < 0 ? 1 : mark.line + 1;
+  int column = mark.is_null() || mark.column < 0 ? 1 : mark.column + 1;
+  return std::string(file_name) + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+// Counts documents and where each starts. yaml-cpp 0.7's LoadAll loops forever, allocating, on
+// input such as ", {" (the parser reports a document without consuming a token; fixed upstream in
+// yaml-cpp PR #1319), so documents are counted here with a bounded number of calls instead.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> starts;
+};
+
+// Rejects a second document, and input the parser cannot make progress on. Throws yaml-cpp's
+// ParserException on syntax errors.
+std::optional<LoadError> check_documents(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  // A third call tells a real second document from the parser being stuck on one token.
+  for (int i = 0; i < 3 && parser.HandleNextDocument(counter); ++i) {
+  }
+  const auto& starts = counter.starts;
+  if (starts.size() >= 2 && starts.back().pos == starts[starts.size() - 2].pos) {
+    const YAML::Mark& mark = starts.back();
+    std::string what = "unexpected character";
+    if (mark.pos >= 0 && static_cast<size_t>(mark.pos) < text.size()) {
+      what = "unexpected " + quoted(std::string_view(text).substr(mark.pos, 1));
+    }
+    return LoadError{mark, "syntax error", what};
+  }
+  if (starts.size() >= 2) {
+    return LoadError{starts[1], "syntax error", "expected one document, found more"};
+  }
+  return std::nullopt;
+}
+
+LoadResult failure(std::string message) {
+  return LoadResult{nullptr, one_line(std::move(message))};
+}
+
+}  // namespace
+
+LoadResult load_yaml(std::string_view text, std::string_view file_name) {
+  if (auto deep = find_excessive_nesting(text)) {
+    return failure(std::string(file_name) + ":" + std::to_string(deep->line) + ":" +
+                   std::to_string(deep->column) + ": syntax error: nesting deeper than " +
+                   std::to_string(kMaxNesting) + " levels");
+  }
+  try {
+    std::string copy(text);
+    if (auto error = check_documents(copy)) {
+      throw *error;
+    }
+    YAML::Node root = YAML::Load(copy);
+    Field field{root, root.Mark(), ""};
+    if (!root.IsMap()) {
+      return failure(position(file_name, root.Mark()) + ": " + kTopLevel +
+                     ": expected a map, got " + kind_of(root));
+    }
+    Snapshot snapshot = Loader().load(field);
+    return LoadResult{std::make_shared<const Snapshot>(std::move(snapshot)), ""};
+  } catch (const LoadError& error) {
+    return failure(position(file_name, error.mark) + ": " + error.path + ": " + error.what);
+  } catch (const YAML::Exception& error) {
+    return failure(position(file_name, error.mark) + ": syntax error: " + error.msg);
+  } catch (const std::exception& error) {
+    return failure(std::string(file_name) + ":1:1: syntax error: " + error.what());
+  }
+}
+
+LoadResult load_file(const std::string& path) {
+  // POSIX calls rather than ifstream: they report why (ENOENT, EACCES, EISDIR...) through errno.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return failure(path + ": cannot read: " + std::strerror(errno));
+  }
+  std::string text;
+  char buffer[64 * 1024];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      int error = errno;
+      ::close(fd);
+      return failure(path + ": cannot read: " + std::strerror(error));
+    }
+    if (n == 0) {
+      break;
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return load_yaml(text, path);
+}
+
+LoadResult from_flags(std::string_view listen, std::string_view upstream_url) {
+  auto address = core::parse_host_port(listen);
+  if (!address) {
+    return failure("--listen: bad address " + quoted(listen) + " (want host:port)");
+  }
+  auto upstream = core::parse_http_url(upstream_url);
+  if (!upstream || upstream->port == 0) {
+    return failure("--upstream: bad URL " + quoted(upstream_url) + " (want http://host:port)");
+  }
+  Snapshot snapshot;
+  snapshot.listeners.push_back(Listener{"explicit", *address, ListenerMode::kHttp, "default"});
+  snapshot.routes["default"].push_back(Route{RouteMatch{}, "upstream"});
+  Cluster cluster;
+  cluster.name = "upstream";
+  cluster.endpoints.push_back(*upstream);
+  snapshot.clusters.push_back(std::move(cluster));
+  return LoadResult{std::make_shared<const Snapshot>(std::move(snapshot)), ""};
+}
+
+}  // namespace pillion::config
