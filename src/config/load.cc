@@ -105,7 +105,7 @@ std::vector<std::pair<std::string, Field>> entries(const Field& map,
            "keys must be strings, got " + kind_of(key));
     }
     const std::string& name = key.Scalar();
-    Field key_field{key, key.Mark(), join(map.path, name)};
+    Field key_field{key, key.Mark(), join(map.path, name.empty() ? "''" : name)};
     if (known.size() != 0) {
       bool found = false;
       std::string expected;
@@ -596,8 +596,7 @@ std::string position(std::string_view file_name, const YAML::Mark& mark) {
 // Counts documents and where each starts. yaml-cpp 0.7's LoadAll loops forever, allocating, on
 // input such as ", {" (the parser reports a document without consuming a token; fixed upstream in
 // yaml-cpp PR #1319), so documents are counted here with a bounded number of calls instead.
-class DocumentCounter : public YAML::EventHandler {
- public:
+struct DocumentCounter : YAML::EventHandler {
   void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}

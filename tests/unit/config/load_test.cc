@@ -338,6 +338,8 @@ const ErrorCase kErrorCases[] = {
      "t.yaml:2:22: tracing.sampling: expected a number, got 'often'"},
     {"DuplicateKey", "listeners: []\nworkers: 1\nworkers: 2\n",
      "t.yaml:3:1: workers: duplicate key"},
+    {"EmptyKey", "listeners: []\nnode: { \"\": 1 }\n",
+     "t.yaml:2:9: node.'': unknown key (expected one of: id, service)"},
     {"NonStringKey", "listeners: []\n[a]: 1\n",
      "t.yaml:2:1: (top level): keys must be strings, got a list"},
     {"NewlineInKeyStaysOneLine", "\"a\\nb\": 1\n",
