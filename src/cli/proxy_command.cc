@@ -1,0 +1,121 @@
+// `pillion proxy`: flags -> config snapshot -> run the data plane.
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "config/load.h"
+#include "core/log.h"
+#include "proxy/server.h"
+
+namespace pillion::cli {
+namespace {
+
+struct ProxyFlags {
+  std::string config_path;
+  std::string listen = "127.0.0.1:7000";
+  std::string upstream;
+  bool check = false;
+  int workers = 0;
+  std::string access_log;
+  std::string access_log_format;
+  std::string admin;
+  std::string log_level = "info";
+};
+
+// Command-line overrides win over the file, so one file can serve several instances.
+bool apply_overrides(const ProxyFlags& flags, config::Snapshot& snapshot, std::string& error) {
+  if (!flags.access_log.empty()) {
+    snapshot.access_log.enabled = flags.access_log != "off";
+    if (snapshot.access_log.enabled) {
+      snapshot.access_log.path = flags.access_log;
+    }
+  }
+  if (flags.access_log_format == "json") {
+    snapshot.access_log.format = config::AccessLogFormat::kJson;
+  } else if (flags.access_log_format == "text") {
+    snapshot.access_log.format = config::AccessLogFormat::kText;
+  } else if (!flags.access_log_format.empty()) {
+    error = fmt::format("--access-log-format: '{}' is not text or json", flags.access_log_format);
+    return false;
+  }
+  if (!flags.admin.empty()) {
+    auto admin = core::parse_host_port(flags.admin);
+    if (!admin) {
+      error = fmt::format("--admin: bad address '{}' (want host:port)", flags.admin);
+      return false;
+    }
+    snapshot.admin = *admin;
+  }
+  if (flags.workers > 0) {
+    snapshot.workers = flags.workers;
+  }
+  return true;
+}
+
+int run_proxy(const ProxyFlags& flags) {
+  core::init_logging(flags.log_level);
+  config::LoadResult loaded;
+  if (!flags.config_path.empty()) {
+    loaded = config::load_file(flags.config_path);
+  } else if (!flags.upstream.empty()) {
+    loaded = config::from_flags(flags.listen, flags.upstream);
+  } else {
+    std::fprintf(stderr,
+                 "pillion proxy: give a config file (-c FILE) or an upstream "
+                 "(--upstream http://HOST:PORT or UPSTREAM_URL)\n");
+    return 2;
+  }
+  if (!loaded) {
+    std::fprintf(stderr, "pillion proxy: %s\n", loaded.error.c_str());
+    return 1;
+  }
+  auto snapshot = std::make_shared<config::Snapshot>(*loaded.snapshot);
+  std::string error;
+  if (!apply_overrides(flags, *snapshot, error)) {
+    std::fprintf(stderr, "pillion proxy: %s\n", error.c_str());
+    return 2;
+  }
+  auto runtime = proxy::build_runtime(snapshot, error);
+  if (!runtime) {
+    std::fprintf(stderr, "pillion proxy: %s\n", error.c_str());
+    return 1;
+  }
+  if (flags.check) {
+    std::printf("%s: ok (%zu listeners, %zu clusters)\n",
+                flags.config_path.empty() ? "flags" : flags.config_path.c_str(),
+                snapshot->listeners.size(), snapshot->clusters.size());
+    return 0;
+  }
+  proxy::ServerOptions options;
+  options.workers = flags.workers;
+  return proxy::run_server(runtime, options);
+}
+
+}  // namespace
+
+Command add_proxy_command(CLI::App& app) {
+  auto flags = std::make_shared<ProxyFlags>();
+  auto* sub = app.add_subcommand("proxy", "Run the sidecar data plane");
+  sub->add_option("-c,--config", flags->config_path, "YAML config file (docs/config.md)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--listen", flags->listen, "Listen address without a config file")
+      ->capture_default_str();
+  sub->add_option("--upstream", flags->upstream,
+                  "Upstream URL without a config file, e.g. http://127.0.0.1:8080")
+      ->envname("UPSTREAM_URL");
+  sub->add_flag("--check", flags->check, "Only validate the configuration and exit");
+  sub->add_option("--workers", flags->workers,
+                  "Worker threads (default: the container's CPU quota)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("--access-log", flags->access_log, "Access log path, or 'off'");
+  sub->add_option("--access-log-format", flags->access_log_format, "text or json");
+  sub->add_option("--admin", flags->admin, "Admin API address (default 127.0.0.1:9901)");
+  sub->add_option("--log-level", flags->log_level, "trace|debug|info|warn|error|off")
+      ->capture_default_str();
+  return {"proxy", [flags] { return run_proxy(*flags); }};
+}
+
+}  // namespace pillion::cli

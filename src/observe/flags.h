@@ -1,0 +1,33 @@
+#pragma once
+// Response flags (DESIGN.md §4): why a request did not get a plain upstream answer. They
+// appear in the access log and as a metric label.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pillion::observe {
+
+enum class Flag : uint8_t {
+  kUpstreamConnectFailure,   // UF: connect refused or timed out
+  kUpstreamReset,            // UR: upstream reset or closed before a complete response
+  kUpstreamTimeout,          // UT: route timeout before the response head
+  kStreamIdleTimeout,        // SI: no bytes moved for stream_idle
+  kDownstreamProtocolError,  // DPE: malformed request, head too large
+  kBodyTooLarge,             // BL: request body over the configured limit (413)
+  kDownstreamDisconnect,     // DC: client went away mid-request
+  kNoRoute,                  // NR: no route matched
+  kUpstreamProtocolError,    // UPE: upstream sent malformed HTTP
+  kRequestHeaderTimeout,     // RT: client too slow sending its head (408)
+  kCount,
+};
+
+using Flags = uint32_t;
+
+constexpr Flags flag_bit(Flag flag) {
+  return Flags{1} << static_cast<int>(flag);
+}
+std::string_view flag_code(Flag flag);
+// "UF,UT" or "-" when none; appended to `out`.
+void append_flags(Flags flags, std::string& out);
+
+}  // namespace pillion::observe

@@ -1,0 +1,19 @@
+#pragma once
+// Picks the route for a request: first match wins over host (exact or "*.suffix", port and
+// case ignored) and path (exact or prefix, query ignored).
+#include <string_view>
+
+#include "proxy/runtime.h"
+
+namespace pillion::proxy {
+
+bool host_matches(std::string_view pattern, std::string_view host);
+const RouteRuntime* match_route(const ListenerRuntime& listener, std::string_view host,
+                                std::string_view target);
+
+// The authority and origin-form path of an absolute-form target ("http://h:1/p?q");
+// returns false when `target` is not absolute-form.
+bool split_absolute_target(std::string_view target, std::string_view& authority,
+                           std::string_view& path);
+
+}  // namespace pillion::proxy

@@ -1,0 +1,235 @@
+#include "proxy/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin/admin_server.h"
+#include "core/cgroup.h"
+#include "core/log.h"
+#include "observe/access_log.h"
+#include "observe/stats.h"
+#include "proxy/worker.h"
+
+namespace pillion::proxy {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// SO_REUSEPORT would let a second pillion silently share a port with the first; bind once
+// without it to fail fast with "address in use" instead.
+bool probe_address_free(const core::HostPort& address, std::string& error) {
+  asio::io_context context;
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) {
+    error = fmt::format("{} is not an IP address", address.host);
+    return false;
+  }
+  asio::ip::tcp::acceptor probe(context);
+  asio::ip::tcp::endpoint endpoint(ip, address.port);
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) {
+    probe.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  }
+  if (!ec) {
+    probe.bind(endpoint, ec);
+  }
+  if (ec) {
+    error = fmt::format("cannot listen on {}: {}", address.to_string(), ec.message());
+    return false;
+  }
+  return true;
+}
+
+struct ProcessState {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool draining = false;
+};
+
+admin::AdminResponse handle_admin(std::string_view method, std::string_view path,
+                                  std::string_view query, const observe::Stats& stats,
+                                  const Runtime& runtime, const ProcessState& state, int workers) {
+  if (path == "/ready") {
+    if (state.draining) {
+      return {503, "text/plain; charset=utf-8", "DRAINING\n"};
+    }
+    return {200, "text/plain; charset=utf-8", "LIVE\n"};
+  }
+  if (path == "/stats") {
+    return {200, "text/plain; charset=utf-8", stats.render_text()};
+  }
+  if (path == "/stats/prometheus") {
+    return {200, "text/plain; version=0.0.4; charset=utf-8", stats.render_prometheus()};
+  }
+  if (path == "/server_info") {
+    nlohmann::json info = {
+        {"version", PILLION_VERSION},
+        {"state", state.draining ? "DRAINING" : "LIVE"},
+        {"workers", workers},
+        {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now() - state.started)
+                               .count()},
+        {"node", {{"id", runtime.config->node.id}, {"service", runtime.config->node.service}}},
+    };
+    return {200, "application/json", info.dump(2) + "\n"};
+  }
+  if (path == "/logging") {
+    if (method != "POST") {
+      return {405, "text/plain; charset=utf-8", "use POST /logging?level=debug\n"};
+    }
+    constexpr std::string_view kKey = "level=";
+    if (!query.starts_with(kKey) || !core::set_log_level(query.substr(kKey.size()))) {
+      return {400, "text/plain; charset=utf-8",
+              "level must be one of trace, debug, info, warn, error, off\n"};
+    }
+    return {200, "text/plain; charset=utf-8", fmt::format("level set to {}\n", query.substr(6))};
+  }
+  return {404, "text/plain; charset=utf-8",
+          "admin endpoints: /ready /stats /stats/prometheus /server_info POST /logging?level=\n"};
+}
+
+}  // namespace
+
+int run_server(RuntimePtr runtime, const ServerOptions& options) {
+  const auto& config = *runtime->config;
+  int worker_count = options.workers > 0  ? options.workers
+                     : config.workers > 0 ? config.workers
+                                          : core::default_worker_count();
+  ::signal(SIGPIPE, SIG_IGN);
+
+  for (const auto& listener : config.listeners) {
+    std::string error;
+    if (!probe_address_free(listener.address, error)) {
+      spdlog::error("listener {}: {}", listener.name, error);
+      return 1;
+    }
+  }
+
+  observe::Stats stats(worker_count);
+  std::unique_ptr<observe::AccessLogWriter> access_log;
+  if (config.access_log.enabled) {
+    access_log = std::make_unique<observe::AccessLogWriter>(config.access_log.path,
+                                                            stats.access_log_dropped);
+    std::string error;
+    if (!access_log->start(error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+  }
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < worker_count; ++i) {
+    workers.push_back(std::make_unique<Worker>(i, runtime, stats.worker(i), access_log.get()));
+    for (const auto& listener : runtime->listeners) {
+      std::string error;
+      if (!workers.back()->bind(listener, error)) {
+        spdlog::error("{}", error);
+        return 1;
+      }
+    }
+  }
+
+  asio::io_context main_context(1);
+  ProcessState state;
+  admin::AdminServer admin(main_context, [&](auto method, auto path, auto query) {
+    return handle_admin(method, path, query, stats, *runtime, state, worker_count);
+  });
+  if (config.admin.port != 0 || !config.admin.host.empty()) {
+    std::string error;
+    if (!admin.start(config.admin, error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+  }
+
+  for (auto& worker : workers) {
+    worker->start();
+  }
+  for (const auto& listener : config.listeners) {
+    spdlog::info("listener {} on {} ({} workers)", listener.name, listener.address.to_string(),
+                 worker_count);
+  }
+  spdlog::info("admin on {}:{}", config.admin.host, admin.port());
+  if (options.on_ready) {
+    options.on_ready();
+  }
+
+  asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer drain_timer(main_context);
+  auto drain_deadline = std::chrono::steady_clock::time_point::max();
+
+  std::function<void()> check_drained = [&] {
+    uint64_t active = 0;
+    for (auto& worker : workers) {
+      active += worker->active_sessions();
+    }
+    if (active == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      if (active > 0) {
+        spdlog::warn("drain time over: closing {} connections", active);
+      }
+      for (auto& worker : workers) {
+        worker->stop();
+      }
+      admin.stop();
+      signals.cancel();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) {
+        check_drained();
+      }
+    });
+  };
+
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int number) {
+        if (ec) {
+          return;
+        }
+        if (number == SIGHUP) {
+          spdlog::info("SIGHUP: reopening the access log");
+          if (access_log) {
+            access_log->reopen();
+          }
+          signals.async_wait(on_signal);
+          return;
+        }
+        if (state.draining) {
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("{}: draining for up to {}", number == SIGTERM ? "SIGTERM" : "SIGINT",
+                     core::format_duration(config.timeouts.drain));
+        state.draining = true;
+        drain_deadline = std::chrono::steady_clock::now() + config.timeouts.drain;
+        for (auto& worker : workers) {
+          worker->drain();
+        }
+        check_drained();
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  main_context.run();
+  for (auto& worker : workers) {
+    worker->join();
+  }
+  workers.clear();
+  if (access_log) {
+    access_log->stop();
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace pillion::proxy

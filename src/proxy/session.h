@@ -1,0 +1,141 @@
+#pragma once
+// One downstream HTTP/1.1 connection: reads requests (pipelined ones in order), routes each,
+// forwards it upstream over a pooled connection and streams the response back. Bodies are
+// streamed through fixed per-connection buffers with back-pressure: a read is only issued once
+// the previous bytes were written to the other side.
+#include <array>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "core/buffer.h"
+#include "http/ids.h"
+#include "http/parser.h"
+#include "observe/flags.h"
+#include "proxy/worker.h"
+
+namespace pillion::proxy {
+
+class Session : public SessionHook {
+ public:
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket, const ListenerRuntime& listener);
+  ~Session();
+
+  boost::asio::awaitable<void> run();
+
+  // Called by the worker's ticker: enforces the current deadline.
+  void on_tick(Clock::time_point now);
+  // Called when the worker drains: closes the connection if no request is in flight.
+  void on_drain();
+  // Ends the connection now (shutdown after the drain time).
+  void abort();
+
+ private:
+  using tcp = boost::asio::ip::tcp;
+
+  // What the current deadline guards; it decides what a timeout means.
+  enum class Phase : uint8_t {
+    kIdle,           // waiting for the first byte of a request
+    kRequestHead,    // a request head is arriving
+    kConnect,        // connecting upstream
+    kAwaitResponse,  // request sent, waiting for the response head (route timeout)
+    kStreaming,      // bodies moving (stream idle timeout)
+  };
+
+  // How one attempt at the upstream ended.
+  enum class Outcome : uint8_t {
+    kDone,        // response relayed
+    kRetryFresh,  // a pooled connection was stale before any response byte: retry
+    kFailed,      // a local reply was sent, or nothing more can be sent
+  };
+
+  boost::asio::awaitable<bool> read_request_head();
+  boost::asio::awaitable<bool> handle_request();
+  boost::asio::awaitable<Outcome> forward_once(const Endpoint& endpoint, bool allow_pooled);
+  boost::asio::awaitable<bool> connect(const Endpoint& endpoint, tcp::socket& upstream);
+  boost::asio::awaitable<void> pump_request_body(tcp::socket& upstream);
+  boost::asio::awaitable<Outcome> relay_response(tcp::socket& upstream, bool reused);
+  boost::asio::awaitable<bool> relay_response_body(tcp::socket& upstream, bool chunk_encode,
+                                                   bool dechunk);
+  boost::asio::awaitable<void> linger();
+  boost::asio::awaitable<bool> send_body(std::string_view a = {}, std::string_view b = {},
+                                         std::string_view c = {});
+  boost::asio::awaitable<bool> read_upstream(tcp::socket& upstream, bool& eof);
+  static void drop_transfer_encoding(std::string& head);
+  void reset_exchange();
+  bool log_and_stop();
+  void ensure_request_id();
+  boost::asio::awaitable<void> tunnel(tcp::socket& upstream);
+  boost::asio::awaitable<void> copy_bytes(tcp::socket& from, tcp::socket& to, core::Buffer& buffer,
+                                          uint64_t& counter);
+  boost::asio::awaitable<void> send_local_reply(int status, std::string_view detail,
+                                                observe::Flag flag);
+  boost::asio::awaitable<bool> write_downstream(std::string_view bytes);
+
+  void arm(Phase phase, core::Duration timeout);
+  void refresh_stream_deadline();
+  void disarm();
+  void log_request();
+  bool request_is_idempotent() const;
+
+  Worker& worker_;
+  tcp::socket socket_;
+  tcp::socket* upstream_ = nullptr;  // the upstream connection in use, for timeouts
+  const ListenerRuntime& listener_;
+  const config::Snapshot& config_;
+  std::string client_ip_;
+  std::string client_address_;
+
+  core::Buffer in_;            // from the client
+  core::Buffer upstream_in_;   // from the upstream
+  std::string out_;            // the upstream request head (kept for a retry)
+  std::string response_head_;  // the downstream response head
+  std::string decoded_;        // de-chunked payload for HTTP/1.0 clients
+  http::RequestParser request_parser_;
+  http::ResponseParser response_parser_;
+
+  // Deadline enforced by the ticker.
+  Phase phase_ = Phase::kIdle;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  std::optional<Phase> timed_out_;
+  bool response_head_pending_ = false;
+  bool linger_ = false;   // drain unread client bytes before closing (after an error reply)
+  bool aborted_ = false;  // the worker is shutting down
+
+  // The request in flight.
+  struct Exchange {
+    std::chrono::system_clock::time_point start_wall;
+    Clock::time_point start;
+    Clock::time_point upstream_sent;
+    std::string method;
+    std::string path;
+    http::RequestId request_id{};
+    std::string_view request_id_view;  // into request_id or method/path storage
+    std::string incoming_request_id;   // when the client sent one
+    std::array<char, http::kTraceparentLength> traceparent{};
+    const RouteRuntime* route = nullptr;
+    const Endpoint* endpoint = nullptr;
+    bool head_request = false;
+    bool client_keep_alive = true;
+    bool http10 = false;
+    bool expect_continue = false;
+    http::BodyKind body = http::BodyKind::kNone;
+    uint64_t body_length = 0;
+    bool body_complete = true;  // the whole request body was read from the client
+    bool response_started = false;
+    int status = 0;
+    int attempts = 0;
+    int64_t upstream_us = -1;
+    uint64_t bytes_received = 0;
+    uint64_t bytes_sent = 0;
+    observe::Flags flags = 0;
+    bool close_after = false;              // close the downstream connection after this exchange
+    bool abort_upstream_for_body = false;  // request body over limit or client gone
+    bool upstream_reusable = false;        // the upstream connection may go back to the pool
+    bool logged = false;
+  } exchange_;
+};
+
+}  // namespace pillion::proxy

@@ -1,0 +1,202 @@
+#include "proxy/worker.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/session.h"
+
+namespace pillion::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+std::vector<Clock::duration> idle_timeouts(const Runtime& runtime) {
+  std::vector<Clock::duration> timeouts(runtime.endpoints.size());
+  for (const auto& cluster : runtime.clusters) {
+    for (size_t id : cluster.endpoints) {
+      timeouts[id] = cluster.config->idle_timeout;
+    }
+  }
+  return timeouts;
+}
+
+asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
+  try {
+    co_await session->run();
+  } catch (const std::exception& error) {
+    // Sessions report I/O failures as values; reaching here is a bug, not a client's doing.
+    spdlog::error("bug: session ended by exception: {}", error.what());
+  }
+}
+
+}  // namespace
+
+Worker::Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
+               observe::AccessLogWriter* access_log)
+    : index_(index),
+      runtime_(std::move(runtime)),
+      context_(1),
+      stats_(stats),
+      access_log_(access_log, runtime_->config->access_log.format),
+      pool_(idle_timeouts(*runtime_), stats),
+      round_robin_(runtime_->clusters.size(), static_cast<size_t>(index)),
+      ticker_(context_),
+      now_(Clock::now()) {}
+
+Worker::~Worker() {
+  join();
+}
+
+bool Worker::bind(const ListenerRuntime& listener, std::string& error) {
+  const auto& address = listener.config->address;
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) {
+    error =
+        fmt::format("listener {}: {} is not an IP address", listener.config->name, address.host);
+    return false;
+  }
+  tcp::endpoint endpoint(ip, address.port);
+  auto acceptor = std::make_unique<tcp::acceptor>(context_);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) {
+    acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor->set_option(ReusePort(true), ec);
+  }
+  if (!ec && ip.is_v6()) {
+    acceptor->set_option(asio::ip::v6_only(true), ec);
+  }
+  if (!ec) {
+    acceptor->bind(endpoint, ec);
+  }
+  if (!ec) {
+    acceptor->listen(1024, ec);
+  }
+  if (ec) {
+    error = fmt::format("listener {}: cannot listen on {}: {}", listener.config->name,
+                        address.to_string(), ec.message());
+    return false;
+  }
+  listening_.push_back({&listener, std::move(acceptor)});
+  return true;
+}
+
+void Worker::start() {
+  for (auto& listening : listening_) {
+    accept_loop(listening);
+  }
+  tick();
+  thread_ = std::thread([this] {
+    try {
+      context_.run();
+    } catch (const std::exception& error) {
+      spdlog::critical("worker {}: event loop failed: {}", index_, error.what());
+      std::abort();
+    }
+    access_log_.flush();
+  });
+}
+
+void Worker::accept_loop(Listening& listening) {
+  asio::co_spawn(
+      context_,
+      [this, &listening]() -> asio::awaitable<void> {
+        constexpr auto use = asio::as_tuple(asio::use_awaitable);
+        asio::steady_timer backoff(context_);
+        while (listening.acceptor->is_open()) {
+          auto [ec, socket] = co_await listening.acceptor->async_accept(use);
+          if (ec == asio::error::operation_aborted || !listening.acceptor->is_open()) {
+            break;
+          }
+          if (ec) {
+            // Out of file descriptors or memory: pause instead of spinning.
+            spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
+            backoff.expires_after(std::chrono::milliseconds(100));
+            co_await backoff.async_wait(use);
+            continue;
+          }
+          asio::co_spawn(
+              context_,
+              run_session(std::make_unique<Session>(*this, std::move(socket), *listening.listener)),
+              asio::detached);
+        }
+      },
+      asio::detached);
+}
+
+void Worker::tick() {
+  now_ = Clock::now();
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    // on_tick may end a session's I/O but never destroys it synchronously.
+    auto& session = *it++;
+    session.on_tick(now_);
+  }
+  if (++ticks_ % 20 == 0) {
+    pool_.expire(now_);
+    access_log_.flush();
+  } else if (ticks_ % 2 == 0) {
+    access_log_.flush();
+  }
+  if (stopped_) {
+    return;
+  }
+  ticker_.expires_after(kTick);
+  ticker_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) {
+      tick();
+    }
+  });
+}
+
+void Worker::link(Session& session) {
+  sessions_.push_back(session);
+}
+
+void Worker::drain() {
+  asio::post(context_, [this] {
+    draining_ = true;
+    for (auto& listening : listening_) {
+      boost::system::error_code ignored;
+      listening.acceptor->close(ignored);
+    }
+    for (auto& session : sessions_) {
+      session.on_drain();
+    }
+  });
+}
+
+void Worker::stop() {
+  asio::post(context_, [this] {
+    draining_ = true;
+    stopped_ = true;
+    for (auto& listening : listening_) {
+      boost::system::error_code ignored;
+      listening.acceptor->close(ignored);
+    }
+    for (auto& session : sessions_) {
+      session.abort();
+    }
+    pool_.close_all();
+    ticker_.cancel();
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+}  // namespace pillion::proxy

@@ -1,0 +1,86 @@
+#pragma once
+// One worker thread: its own event loop, its own SO_REUSEPORT listener sockets, its own
+// downstream sessions, upstream pool, stats shard and access-log buffer. Nothing it touches
+// per request is shared with another worker.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "observe/access_log.h"
+#include "observe/stats.h"
+#include "proxy/runtime.h"
+#include "proxy/upstream_pool.h"
+
+namespace pillion::proxy {
+
+class Session;
+
+// Sessions register here so the worker's ticker can enforce their deadlines and drain them.
+using SessionHook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+class Worker {
+ public:
+  Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
+         observe::AccessLogWriter* access_log);
+  ~Worker();
+
+  // Binds this worker's socket for `listener` (SO_REUSEPORT); false with `error` on failure.
+  bool bind(const ListenerRuntime& listener, std::string& error);
+  void start();
+  // Stop accepting; idle keep-alive connections close now, busy ones after their response.
+  void drain();
+  // Ends every session now and stops the loop.
+  void stop();
+  void join();
+
+  // Used by sessions on this worker's thread only.
+  boost::asio::io_context& context() { return context_; }
+  const Runtime& runtime() const { return *runtime_; }
+  observe::WorkerStats& stats() { return stats_; }
+  observe::AccessLogBuffer& access_log() { return access_log_; }
+  UpstreamPool& pool() { return pool_; }
+  Clock::time_point now() const { return now_; }  // refreshed every tick
+  bool draining() const { return draining_; }
+  size_t next_round_robin(size_t cluster) { return round_robin_[cluster]++; }
+  void link(Session& session);
+
+  // Any thread.
+  uint64_t active_sessions() const { return stats_.downstream_cx_active.get(); }
+
+  static constexpr std::chrono::milliseconds kTick{50};
+
+ private:
+  struct Listening {
+    const ListenerRuntime* listener;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+  };
+
+  void accept_loop(Listening& listening);
+  void tick();
+
+  int index_;
+  RuntimePtr runtime_;
+  boost::asio::io_context context_;
+  observe::WorkerStats& stats_;
+  observe::AccessLogBuffer access_log_;
+  UpstreamPool pool_;
+  std::vector<Listening> listening_;
+  std::vector<size_t> round_robin_;
+  boost::asio::steady_timer ticker_;
+  Clock::time_point now_;
+  int ticks_ = 0;
+  bool draining_ = false;
+  bool stopped_ = false;
+  boost::intrusive::list<Session, boost::intrusive::base_hook<SessionHook>,
+                         boost::intrusive::constant_time_size<false>>
+      sessions_;
+  std::thread thread_;
+};
+
+}  // namespace pillion::proxy
