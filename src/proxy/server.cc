@@ -166,6 +166,7 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer drain_timer(main_context);
   auto drain_deadline = std::chrono::steady_clock::time_point::max();
+  bool stopped = false;
 
   std::function<void()> check_drained = [&] {
     uint64_t active = 0;
@@ -180,6 +181,7 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
         worker->stop();
       }
       admin.stop();
+      stopped = true;
       signals.cancel();
       return;
     }
@@ -216,7 +218,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
           worker->drain();
         }
         check_drained();
-        signals.async_wait(on_signal);
+        if (!stopped) {
+          signals.async_wait(on_signal);
+        }
       };
   signals.async_wait(on_signal);
 
