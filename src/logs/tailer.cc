@@ -69,6 +69,7 @@ struct Tailer::Handle {
   int fd = -1;
   int origin_fd = -1;  // while draining the copy of a truncated file: the file itself
   std::string path;
+  std::vector<std::string> names;  // every file name it had: copies are named after one of them
   uint64_t dev = 0;
   uint64_t ino = 0;
   uint64_t fingerprint = 0;
@@ -138,6 +139,7 @@ void Tailer::open_file(const std::string& path, const struct ::stat& st, bool ro
   h->id = next_handle_++;
   h->fd = fd;
   h->path = path;
+  h->names.push_back(std::filesystem::path(path).filename().string());
   h->dev = st.st_dev;
   h->ino = st.st_ino;
   h->size = static_cast<uint64_t>(st.st_size);
@@ -150,6 +152,7 @@ void Tailer::open_file(const std::string& path, const struct ::stat& st, bool ro
     h->has_fingerprint = s.has_fingerprint;
     h->generation = s.generation;
     h->read_offset = h->emitted_end = h->committed = s.offset;
+    h->names.push_back(std::filesystem::path(s.path).filename().string());
     restored_.erase(it);
     spdlog::info("logs: resuming {} at offset {}", path, h->read_offset);
   } else if (first_scan_ && input_.read_from_end) {
@@ -195,7 +198,10 @@ void Tailer::scan(Clock::time_point now) {
   for (auto& [id, h] : handles_) {
     const auto it = seen.find({h->dev, h->ino});
     if (it != seen.end()) {
-      h->path = it->second;
+      if (h->path != it->second) {
+        h->path = it->second;
+        h->names.push_back(std::filesystem::path(h->path).filename().string());
+      }
       h->rotated = false;
       seen.erase(it);
     } else if (!h->rotated) {
@@ -268,13 +274,15 @@ void Tailer::start_over(Handle& h) {
 
 int Tailer::find_copy(const Handle& h) const {
   const std::filesystem::path path(h.path);
-  const std::string base = path.filename().string();
   std::error_code ec;
   int best = -1;
   int64_t best_mtime = INT64_MIN;
   for (const auto& entry : std::filesystem::directory_iterator(path.parent_path(), ec)) {
     const std::string name = entry.path().filename().string();
-    if (name == base || !name.starts_with(base)) {
+    const bool named_after = std::any_of(h.names.begin(), h.names.end(), [&](const auto& base) {
+      return name != base && name.starts_with(base);
+    });
+    if (!named_after) {
       continue;
     }
     const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);

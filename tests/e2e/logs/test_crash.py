@@ -1,0 +1,74 @@
+"""kill -9 in the middle and restart: the adapter resumes from its checkpoint; records sent
+again carry the same _id, so the index holds every line exactly once. Also rotations that
+happen while the adapter is down."""
+
+import os
+import shutil
+import signal
+import time
+import unittest
+
+from bulk_server import BulkSink
+from logs_case import LogsCase, Writer, line, scaled
+
+
+class CrashTest(LogsCase):
+    def setUp(self):
+        super().setUp()
+        self.sink = BulkSink().start()
+        self.addCleanup(self.sink.stop)
+        self.log = self.path("app.log")
+
+    def kill(self, proc):
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def test_kill_9_while_writing_and_restart(self):
+        total = scaled(20000)
+        writer = Writer(self.log, total, rate=10000)
+        args = self.adapter_args([self.log], self.sink.url)
+        proc = self.start_adapter(args)
+        writer.start()
+        for _ in range(3):
+            # Kill at a random point of its work: mid-batch, mid-checkpoint interval.
+            target = self.sink.count() + total // 8
+            self.wait_for(lambda: self.sink.count() >= target, 30, "progress before the kill")
+            self.kill(proc)
+            time.sleep(0.2)
+            proc = self.start_adapter(args)
+        writer.join()
+        self.wait_for(lambda: self.sink.count() >= total, 60, f"{total} records")
+        time.sleep(0.5)
+        self.assert_one_for_one(self.sink, total)
+        # The restarts resumed from checkpoints: far fewer resends than lines.
+        self.assertLess(self.sink.received, 2 * total)
+
+    def write(self, path, seqs, mode="a"):
+        with open(path, mode) as f:
+            for seq in seqs:
+                f.write(line(seq))
+
+    def test_rotations_while_down(self):
+        total = scaled(4000)
+        q = total // 4
+        args = self.adapter_args([self.path("*.log")], self.sink.url)
+        self.write(self.log, range(0, q))
+        proc = self.start_adapter(args)
+        self.wait_for(lambda: self.sink.count() >= q, 30, "the first quarter")
+        time.sleep(0.5)  # let a checkpoint happen
+        self.kill(proc)
+        # While down: more lines, then copytruncate, more lines, then rename+create, more lines.
+        self.write(self.log, range(q, 2 * q))
+        shutil.copyfile(self.log, self.path("app.log.1"))
+        os.truncate(self.log, 0)
+        self.write(self.log, range(2 * q, 3 * q))
+        os.rename(self.log, self.path("app.log.2"))
+        self.write(self.log, range(3 * q, total), mode="w")
+        self.start_adapter(args)
+        self.wait_for(lambda: self.sink.count() >= total, 60, f"{total} records")
+        time.sleep(0.5)
+        self.assert_one_for_one(self.sink, total)
+
+
+if __name__ == "__main__":
+    unittest.main()
