@@ -65,9 +65,8 @@ int run_adapter(const Config& config, const std::atomic<bool>& stop) {
   auto now = Clock::now();
   tailer.scan(now);
   if (config.exit_at_eof && !tailer.open_errors().empty()) {
-    for (const auto& [path, reason] : tailer.open_errors()) {
-      spdlog::error("logs: cannot read {}: {}", path, reason);
-    }
+    spdlog::error("logs: {} path(s) cannot be read (see above); stopping",
+                  tailer.open_errors().size());
     return 1;
   }
   auto next_scan = now + config.input.scan_interval;

@@ -5,14 +5,31 @@ make it refuse items or whole requests, or take it down and bring it back on the
 
 import gzip
 import json
+import socket
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class QuietServer(ThreadingHTTPServer):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.connections = set()
+
     def handle_error(self, request, client_address):
         pass  # a client killed mid-request (kill -9 tests) is expected here
+
+    def process_request(self, request, client_address):
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def close_connections(self):
+        # "Down" means down: keep-alive connections must not go on being served.
+        for conn in list(self.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class BulkSink:
@@ -42,6 +59,7 @@ class BulkSink:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+            self.server.close_connections()
             self.server = None
 
     @property
