@@ -140,7 +140,8 @@ asio::awaitable<Outcome> connect(Run& run, const std::shared_ptr<Conn>& conn) {
   if (ec) {
     boost::system::error_code ignored;
     conn->socket.close(ignored);
-    co_return conn->timed_out ? Outcome::kTimeout : Outcome::kConnect;
+    // A connect that timed out is still a connect error: the request never reached the target.
+    co_return Outcome::kConnect;
   }
   conn->socket.set_option(tcp::no_delay(true), ec);
   co_return Outcome::kOk;
@@ -228,7 +229,8 @@ asio::awaitable<void> connection_loop(Run& run, uint32_t index) {
     }
     auto started = Clock::now();
     if (measured) {
-      result.send_delay.record(static_cast<uint64_t>(std::max(Nanos(started - due).count(), 0L)));
+      result.send_delay.record(
+          static_cast<uint64_t>(std::max(Nanos(started - due).count(), Nanos::rep{0})));
     }
     arm_watchdog(conn, std::min(started + run.options.timeout, run.hard_stop));
     Outcome outcome = Outcome::kOk;

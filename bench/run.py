@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""The sidecar-tax benchmark behind `make bench` (method: docs/bench.md).
+
+Same load, interleaved in rounds (each round runs every target once), against:
+direct (the upstream itself), nginx reverse proxy, HAProxy, and pillion. Every proxy runs one
+worker with upstream keep-alive, an access log written to a file, and adds X-Request-ID.
+
+Per target: closed-loop requests/s (wrk -t1 -c32, keep-alive); the proxy's CPU us per request
+from /proc/PID/stat over the wrk run, and that divided by the upstream nginx's own CPU per request
+in the same run; added latency p50/p99/p99.9 against direct at fixed open-loop rates
+(pillion bench); idle RSS after start and peak RSS (VmHWM) at the end.
+
+Pinning (2 CPUs): the proxy under test on CPU 1; upstream, wrk and pillion bench on CPU 0.
+
+Environment: BENCH_QUICK=1 (~2 min), BENCH_ROUNDS, PILLION_BIN (proxy, default build/pillion),
+PILLION_BENCH_BIN (load generator, default PILLION_BIN), BENCH_RESULTS (default bench/RESULTS.md,
+'-' for none), BENCH_KEEP=1 keeps the temp dir (logs, configs).
+"""
+
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from harness import free_port, wait_port  # noqa: E402
+from nginx import NGINX, nginx_command, write_nginx_config  # noqa: E402
+
+HAPROXY = os.environ.get("BENCH_HAPROXY", "/usr/sbin/haproxy")
+PILLION = os.environ.get("PILLION_BIN", os.path.join(ROOT, "build", "pillion"))
+PILLION_BENCH = os.environ.get("PILLION_BENCH_BIN", PILLION)
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+if QUICK:
+    ROUNDS, WRK_SECONDS, OPEN_SECONDS, WARMUP = 2, 3, 2, "500ms"
+else:
+    ROUNDS, WRK_SECONDS, OPEN_SECONDS, WARMUP = 5, 10, 5, "500ms"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", ROUNDS))
+WRK_CONNECTIONS = 32
+OPEN_RATES = [1000, 5000]
+OPEN_CONNECTIONS = 32
+PERCENTILES = ["p50", "p99", "p99.9"]
+TARGETS = ["direct", "nginx", "haproxy", "pillion"]
+LABELS = {"direct": "direct (no proxy)", "nginx": "nginx 1.22 reverse proxy",
+          "haproxy": "HAProxy 2.6", "pillion": "pillion"}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+PROXY_CPU = "1"
+LOAD_CPU = "0"
+PIN = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+
+
+def pinned(cpu, args):
+    return ["taskset", "-c", cpu, *args] if PIN else list(args)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+class Processes:
+    """Every process this script starts, ended by PID (never by name) on exit."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        proc = subprocess.Popen(args, stdout=stdout, stderr=stderr)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def cpu_ticks(pid):
+    """utime + stime of the whole process (all threads), in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def check_request_id(port):
+    """One request through the target; returns (status, X-Request-ID the upstream saw)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("X-Seen-Request-ID")
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The processes under test
+
+
+def start_upstream(procs, work, port):
+    directory = os.path.join(work, "upstream")
+    # Echo the X-Request-ID a proxy added, so the script can check each proxy really adds one.
+    config = write_nginx_config(directory, port,
+                                extra_server_conf="add_header X-Seen-Request-ID "
+                                                  "$http_x_request_id;")
+    proc = procs.start(pinned(LOAD_CPU, nginx_command(directory, config)))
+    wait_port(port, proc=proc)
+    return proc
+
+
+def start_nginx_proxy(procs, work, port, upstream_port):
+    directory = os.path.join(work, "nginx")
+    config = write_nginx_config(
+        directory, port, access_log=os.path.join(directory, "access.log"),
+        extra_http_conf="upstream origin { server 127.0.0.1:%d; keepalive 64; "
+                        "keepalive_requests 10000000; keepalive_timeout 300s; }" % upstream_port,
+        location_conf="proxy_pass http://origin; proxy_http_version 1.1; "
+                      "proxy_set_header Connection \"\"; "
+                      "proxy_set_header X-Request-ID $request_id;")
+    proc = procs.start(pinned(PROXY_CPU, nginx_command(directory, config)))
+    wait_port(port, proc=proc)
+    return proc
+
+
+HAPROXY_CONFIG = """global
+  nbthread 1
+  maxconn 4096
+  log stdout format raw local0 info
+defaults
+  mode http
+  log global
+  option httplog
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:{port}
+  unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid
+  http-request set-header X-Request-ID %[unique-id]
+  default_backend origin
+backend origin
+  server up 127.0.0.1:{upstream_port}
+"""
+
+
+def start_haproxy(procs, work, port, upstream_port):
+    directory = os.path.join(work, "haproxy")
+    os.makedirs(directory, exist_ok=True)
+    config = os.path.join(directory, "haproxy.cfg")
+    with open(config, "w") as f:
+        f.write(HAPROXY_CONFIG.format(port=port, upstream_port=upstream_port))
+    # `log stdout`, with stdout sent to a file: the container way to give HAProxy a log file.
+    access_log = open(os.path.join(directory, "access.log"), "w")
+    errors = open(os.path.join(directory, "stderr.log"), "w")
+    proc = procs.start(pinned(PROXY_CPU, [HAPROXY, "-db", "-f", config]), stdout=access_log,
+                       stderr=errors)
+    access_log.close()
+    errors.close()
+    wait_port(port, proc=proc)
+    return proc
+
+
+def start_pillion(procs, work, port, upstream_port):
+    directory = os.path.join(work, "pillion")
+    os.makedirs(directory, exist_ok=True)
+    admin_port = free_port()
+    args = [PILLION, "proxy", "--listen", "127.0.0.1:%d" % port,
+            "--upstream", "http://127.0.0.1:%d" % upstream_port, "--workers", "1",
+            "--access-log", os.path.join(directory, "access.log"),
+            "--admin", "127.0.0.1:%d" % admin_port]
+    with open(os.path.join(directory, "stdout.log"), "w") as out, \
+            open(os.path.join(directory, "stderr.log"), "w") as err:
+        proc = procs.start(pinned(PROXY_CPU, args), stdout=out, stderr=err)
+    wait_port(port, proc=proc, timeout=10)
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+
+def run_wrk(port, seconds):
+    out = subprocess.run(
+        pinned(LOAD_CPU, ["wrk", "-t1", "-c%d" % WRK_CONNECTIONS, "-d%ds" % seconds,
+                          "http://127.0.0.1:%d/" % port]),
+        capture_output=True, text=True, timeout=seconds + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = 0
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if match:
+        errors += int(match.group(1))
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if match:
+        errors += sum(int(g) for g in match.groups())
+    return requests, rate, errors
+
+
+def closed_loop(port, proxy_pid, upstream_pid, seconds):
+    proxy_before, upstream_before = cpu_ticks(proxy_pid), cpu_ticks(upstream_pid)
+    wall = time.monotonic()
+    requests, rate, errors = run_wrk(port, seconds)
+    wall = time.monotonic() - wall
+    proxy_ticks = cpu_ticks(proxy_pid) - proxy_before
+    upstream_ticks = cpu_ticks(upstream_pid) - upstream_before
+    us = 1e6 / CLK_TCK
+    proxy_us = proxy_ticks * us / max(requests, 1)
+    upstream_us = upstream_ticks * us / max(requests, 1)
+    return {"rps": rate, "requests": requests, "errors": errors, "cpu_us": proxy_us,
+            "upstream_cpu_us": upstream_us,
+            # Near 100%: the proxy's CPU was the bottleneck; well below: something else was.
+            "busy_pct": 100.0 * proxy_ticks / CLK_TCK / wall,
+            "ratio": proxy_us / upstream_us if upstream_us > 0 else None}
+
+
+def open_loop(port, rate):
+    args = pinned(LOAD_CPU, [PILLION_BENCH, "bench", "http://127.0.0.1:%d/" % port,
+                             "--rate", str(rate), "--connections", str(OPEN_CONNECTIONS),
+                             "--duration", "%ds" % OPEN_SECONDS, "--warmup", WARMUP, "--json"])
+    result = subprocess.run(args, capture_output=True, text=True, timeout=OPEN_SECONDS + 60)
+    if result.returncode not in (0, 1):
+        raise RuntimeError("pillion bench failed: %s" % result.stderr.strip())
+    target = json.loads(result.stdout)["targets"][0]
+    return {"latency_us": target["latency_us"], "errors": target["errors"]["total"],
+            "achieved": target["achieved_rate"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation and report
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=1, suffix=""):
+    if value is None:
+        return "n/a"
+    return ("%." + str(digits) + "f%s") % (value, suffix)
+
+
+def fmt_signed(value):
+    return "n/a" if value is None else "%+.0f" % value
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def summarize(rounds, alive, rss):
+    """Medians over rounds of every metric, per target. Added latency is computed within a round
+    (target minus direct, measured minutes apart at most) before taking the median."""
+    summary = {}
+    for name in TARGETS:
+        if name not in alive:
+            summary[name] = None
+            continue
+        per_round = [r[name] for r in rounds if name in r]
+        s = {
+            "rps": median([r["closed"]["rps"] for r in per_round]),
+            "cpu_us": median([r["closed"]["cpu_us"] for r in per_round]),
+            "ratio": median([r["closed"]["ratio"] for r in per_round]),
+            "upstream_cpu_us": median([r["closed"]["upstream_cpu_us"] for r in per_round]),
+            "busy_pct": median([r["closed"]["busy_pct"] for r in per_round]),
+            "errors": sum(r["closed"]["errors"] + sum(r["open"][str(rate)]["errors"]
+                                                      for rate in OPEN_RATES)
+                          for r in per_round),
+            "idle_rss_kib": rss[name]["idle"],
+            "peak_rss_kib": rss[name]["peak"],
+        }
+        for rate in OPEN_RATES:
+            for p in PERCENTILES:
+                s["lat_%d_%s" % (rate, p)] = median(
+                    [r[name]["open"][str(rate)]["latency_us"][p] for r in rounds if name in r])
+                s["added_%d_%s" % (rate, p)] = median(
+                    [r[name]["open"][str(rate)]["latency_us"][p]
+                     - r["direct"]["open"][str(rate)]["latency_us"][p]
+                     for r in rounds if name in r and "direct" in r])
+        summary[name] = s
+    return summary
+
+
+def markdown(summary):
+    lines = []
+    added_header = " | ".join("added %s @%dk/s (µs)" % ("/".join(PERCENTILES), rate // 1000)
+                              for rate in OPEN_RATES)
+    lines.append("| target | req/s closed loop | CPU busy | CPU µs/req | ÷ upstream | %s "
+                 "| idle RSS MiB | peak RSS MiB | errors |" % added_header)
+    lines.append("|" + " --- |" * (9 + len(OPEN_RATES) - 1))
+    for name in TARGETS:
+        s = summary[name]
+        if s is None:
+            lines.append("| %s | n/a |%s" % (LABELS[name], " n/a |" * (6 + len(OPEN_RATES))))
+            continue
+        added = []
+        for rate in OPEN_RATES:
+            if name == "direct":
+                added.append("(" + " / ".join(fmt(s["lat_%d_%s" % (rate, p)], 0)
+                                              for p in PERCENTILES) + " absolute)")
+            else:
+                added.append(" / ".join(fmt_signed(s["added_%d_%s" % (rate, p)])
+                                        for p in PERCENTILES))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+            LABELS[name], fmt(s["rps"], 0), fmt(s["busy_pct"], 0, "%"), fmt(s["cpu_us"], 1),
+            fmt(s["ratio"], 2),
+            " | ".join(added), fmt(kib_to_mib(s["idle_rss_kib"]), 1),
+            fmt(kib_to_mib(s["peak_rss_kib"]), 1), s["errors"]))
+    lines.append("")
+    # Ratios: how each proxy compares with the two established ones, metric by metric.
+    columns = [("haproxy", "nginx"), ("pillion", "nginx"), ("pillion", "haproxy")]
+    lines.append("| metric (lower is better unless noted) | "
+                 + " | ".join("%s ÷ %s" % (a, b) for a, b in columns) + " |")
+    lines.append("|" + " --- |" * (1 + len(columns)))
+    metrics = [("req/s closed loop (higher is better)", "rps"),
+               ("CPU per request, ÷ upstream (steady ratio)", "ratio"),
+               ("CPU µs per request (raw)", "cpu_us")]
+    for rate in OPEN_RATES:
+        for p in PERCENTILES:
+            metrics.append(("added latency %s @%d/s" % (p, rate), "added_%d_%s" % (rate, p)))
+    metrics += [("idle RSS", "idle_rss_kib"), ("peak RSS", "peak_rss_kib")]
+    for title, key in metrics:
+        cells = []
+        for a, b in columns:
+            sa, sb = summary[a], summary[b]
+            cells.append(fmt(ratio(sa[key] if sa else None, sb[key] if sb else None), 2))
+        lines.append("| %s | %s |" % (title, " | ".join(cells)))
+    return "\n".join(lines) + "\n"
+
+
+def kib_to_mib(kib):
+    return None if kib is None else kib / 1024.0
+
+
+def version(args):
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "n/a"
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = status_mem_total()
+    return "%s, %d CPUs, %s, Linux %s" % (model, os.cpu_count() or 0, mem, platform.release())
+
+
+def status_mem_total():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return "%.0f GiB RAM" % (int(line.split()[1]) / 1024 / 1024)
+    return "? RAM"
+
+
+def write_results(path, table, summary, rounds, started, elapsed):
+    versions = [version([NGINX, "-v"]), version([HAPROXY, "-v"]), version(["wrk", "-v"]),
+                version([PILLION, "--version"])]
+    quick = " (BENCH_QUICK=1: short run, indicative only)" if QUICK else ""
+    text = f"""# Benchmark results
+
+Produced by `make bench` (bench/run.sh){quick}. Method: [docs/bench.md](../docs/bench.md).
+
+- date: {started.strftime("%Y-%m-%d %H:%M UTC")}, {elapsed:.0f} s
+- machine: {machine()}
+- software: {"; ".join(versions)}
+- pinning: {"proxy under test on CPU " + PROXY_CPU + "; upstream nginx, wrk and pillion bench on CPU "
+            + LOAD_CPU if PIN else "none (fewer than 2 CPUs)"}
+- {ROUNDS} interleaved rounds; per round and target: wrk -t1 -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s
+  (keep-alive), then pillion bench open loop at {" and ".join("%d" % r for r in OPEN_RATES)} req/s,
+  {OPEN_CONNECTIONS} connections, {WARMUP} warmup + {OPEN_SECONDS} s measured. Figures are medians
+  over rounds; added latency is target minus direct within each round, then the median.
+- every proxy: one worker/thread, upstream keep-alive, access log to a file, adds X-Request-ID;
+  upstream: one nginx process, ~400-byte body.
+
+{table}
+CPU busy: the proxy's CPU time ÷ wall time during the wrk run (near 100%: the proxy was the
+bottleneck). CPU µs/req: the proxy process's utime+stime over the wrk run ÷ requests (for direct, the upstream's
+own). ÷ upstream: that figure divided by the upstream nginx's CPU per request in the same run, which
+stays steady when the shared machine's speed drifts; compare proxies by it. On loopback a process's
+CPU time includes kernel network work done for its peers, so only compare within one run.
+
+<details><summary>per-round raw data</summary>
+
+```json
+{json.dumps(rounds, indent=1)}
+```
+</details>
+"""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    for tool in (NGINX, HAPROXY, shutil.which("wrk") or "wrk", PILLION_BENCH):
+        if not os.path.exists(tool):
+            log("bench: missing %s" % tool)
+            return 1
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    work = tempfile.mkdtemp(prefix="pillion-bench-")
+    procs = Processes()
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        upstream_port = free_port()
+        upstream = start_upstream(procs, work, upstream_port)
+        servers = {"direct": (upstream_port, upstream)}
+        starters = {"nginx": start_nginx_proxy, "haproxy": start_haproxy,
+                    "pillion": start_pillion}
+        for name, starter in starters.items():
+            port = free_port()
+            try:
+                proc = starter(procs, work, port, upstream_port)
+                status, request_id = check_request_id(port)
+                if status != 200:
+                    raise RuntimeError("answered %d" % status)
+                if not request_id:
+                    log("bench: warning: %s did not add X-Request-ID" % name)
+                servers[name] = (port, proc)
+            except (OSError, RuntimeError, TimeoutError, http.client.HTTPException) as e:
+                log("bench: %s unavailable (%s): its column says n/a" % (name, e))
+        time.sleep(0.5)
+        rss = {name: {"idle": status_kib(proc.pid, "VmRSS"), "peak": None}
+               for name, (port, proc) in servers.items()}
+        log("bench: %d rounds of %s; pinning %s; work dir %s" % (
+            ROUNDS, ", ".join(servers), "on" if PIN else "off", work))
+
+        rounds = []
+        for i in range(ROUNDS):
+            result = {}
+            for name in TARGETS:
+                if name not in servers:
+                    continue
+                port, proc = servers[name]
+                if proc.poll() is not None:
+                    log("bench: %s exited (%s)" % (name, proc.returncode))
+                    continue
+                entry = {"closed": closed_loop(port, proc.pid, upstream.pid, WRK_SECONDS),
+                         "open": {}}
+                for rate in OPEN_RATES:
+                    entry["open"][str(rate)] = open_loop(port, rate)
+                result[name] = entry
+                log("bench: round %d/%d %-8s %8.0f req/s  cpu %.1f us/req (x%.2f, busy %.0f%%)  "
+                    "p50@1k %.0f us  p99@5k %.0f us" % (
+                        i + 1, ROUNDS, name, entry["closed"]["rps"], entry["closed"]["cpu_us"],
+                        entry["closed"]["ratio"] or 0, entry["closed"]["busy_pct"],
+                        entry["open"][str(OPEN_RATES[0])]["latency_us"]["p50"],
+                        entry["open"][str(OPEN_RATES[-1])]["latency_us"]["p99"]))
+            rounds.append(result)
+        alive = set()
+        for name, (port, proc) in servers.items():
+            if proc.poll() is None:
+                rss[name]["peak"] = status_kib(proc.pid, "VmHWM")
+                alive.add(name)
+        summary = summarize(rounds, alive, rss)
+        table = markdown(summary)
+        print(table)
+        destination = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench", "RESULTS.md"))
+        if destination != "-":
+            write_results(destination, table, summary, rounds, started, time.monotonic() - t0)
+            log("bench: wrote %s" % destination)
+        return 0
+    except KeyboardInterrupt:
+        log("bench: interrupted")
+        return 130
+    finally:
+        procs.stop_all()
+        if os.environ.get("BENCH_KEEP") == "1":
+            log("bench: kept %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
