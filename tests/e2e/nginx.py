@@ -50,7 +50,7 @@ http {{
   keepalive_timeout 300s;
   {extra_http_conf}
   server {{
-    listen {listen} reuseport;
+    listen {listen};
     {extra_server_conf}
     location / {{
       {location_conf}
