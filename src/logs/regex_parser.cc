@@ -47,8 +47,17 @@ std::vector<std::string> RegexParser::group_names(const std::string& pattern) {
 
 RegexParser::RegexParser(const std::string& pattern, TimeParser time, std::string time_key)
     : time_(std::move(time)), time_key_(std::move(time_key)) {
+  // Boost.Regex spells named groups (?<name>...); accept Python's (?P<name>...) as well.
+  std::string perl = pattern;
+  for (size_t at = perl.find("(?P<"); at != std::string::npos; at = perl.find("(?P<", at)) {
+    if (at == 0 || perl[at - 1] != '\\') {
+      perl.erase(at + 2, 1);
+    } else {
+      ++at;
+    }
+  }
   try {
-    regex_.assign(pattern, boost::regex::perl);
+    regex_.assign(perl, boost::regex::perl);
   } catch (const boost::regex_error& e) {
     throw ConfigError("bad regex '" + pattern + "': " + e.what());
   }

@@ -294,14 +294,18 @@ size_t TimeParser::parse(std::string_view text, Timestamp& out) const {
         break;
       }
       case Op::kDaySpace:
+        // " 5", "5" (after a space the layout already consumed) or "15".
         if (pos < text.size() && text[pos] == ' ') {
-          if (!digits(text, pos + 1, 1, day) || day < 1) {
-            return 0;
-          }
-          pos += 2;
-          break;
+          ++pos;
         }
-        [[fallthrough]];
+        if (!digits(text, pos, 2, day) && !digits(text, pos, 1, day)) {
+          return 0;
+        }
+        pos += day >= 10 || (pos + 1 < text.size() && text[pos] == '0') ? 2 : 1;
+        if (day < 1 || day > 31) {
+          return 0;
+        }
+        break;
       case Op::kDay:
         if (!digits(text, pos, 2, day) || day < 1 || day > 31) {
           return 0;
