@@ -386,7 +386,7 @@ def status_mem_total():
     return "? RAM"
 
 
-def write_results(path, table, summary, rounds, started, elapsed):
+def write_results(path, table, rounds, started, elapsed, load_before):
     versions = [version([NGINX, "-v"]), version([HAPROXY, "-v"]), version(["wrk", "-v"]),
                 version([PILLION, "--version"])]
     quick = " (BENCH_QUICK=1: short run, indicative only)" if QUICK else ""
@@ -395,7 +395,8 @@ def write_results(path, table, summary, rounds, started, elapsed):
 Produced by `make bench` (bench/run.sh){quick}. Method: [docs/bench.md](../docs/bench.md).
 
 - date: {started.strftime("%Y-%m-%d %H:%M UTC")}, {elapsed:.0f} s
-- machine: {machine()}
+- machine: {machine()}; load average before the run {load_before:.2f} (anything well above 0
+  means other work shared the CPUs: expect p99 noise)
 - software: {"; ".join(versions)}
 - pinning: {"proxy under test on CPU " + PROXY_CPU + "; upstream nginx, wrk and pillion bench on CPU "
             + LOAD_CPU if PIN else "none (fewer than 2 CPUs)"}
@@ -433,6 +434,7 @@ def main():
             log("bench: missing %s" % tool)
             return 1
     started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = os.getloadavg()[0]
     t0 = time.monotonic()
     work = tempfile.mkdtemp(prefix="pillion-bench-")
     procs = Processes()
@@ -468,7 +470,9 @@ def main():
         rounds = []
         for i in range(ROUNDS):
             result = {}
-            for name in TARGETS:
+            # Rotate the order each round so no target always runs right after the same one.
+            order = TARGETS[i % len(TARGETS):] + TARGETS[:i % len(TARGETS)]
+            for name in order:
                 if name not in servers:
                     continue
                 port, proc = servers[name]
@@ -497,7 +501,8 @@ def main():
         print(table)
         destination = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench", "RESULTS.md"))
         if destination != "-":
-            write_results(destination, table, summary, rounds, started, time.monotonic() - t0)
+            write_results(destination, table, rounds, started, time.monotonic() - t0,
+                          load_before)
             log("bench: wrote %s" % destination)
         return 0
     except KeyboardInterrupt:
