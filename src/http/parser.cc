@@ -3,6 +3,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <optional>
+#include <vector>
 
 namespace pillion::http {
 
@@ -10,33 +11,50 @@ namespace beast_http = boost::beast::http;
 
 namespace {
 
+// Beast consumes head bytes line by line (a put() that returns need_more may still have
+// consumed whole lines), and the caller's buffer may move between reads. So positions are kept
+// as offsets from the start of the message and turned into views once the head is complete.
+struct Span {
+  uint32_t offset = 0;
+  uint32_t size = 0;
+};
+
+struct RawField {
+  Span name;
+  Span value;
+};
+
 template <bool kIsRequest>
 class BeastParser final : public beast_http::basic_parser<kIsRequest> {
  public:
-  explicit BeastParser(Head& head) : head_(head) {}
+  explicit BeastParser(Head& head, std::vector<RawField>& fields) : head_(head), fields_(fields) {}
   uint64_t payload = 0;
   std::string* decoded = nullptr;
+  const char* message_start = nullptr;  // where offset 0 is during the current put()
+  Span method, target, reason;
 
  private:
   using string_view = boost::beast::string_view;
   using error_code = boost::beast::error_code;
 
-  static std::string_view sv(string_view s) { return {s.data(), s.size()}; }
+  Span span(string_view s) const {
+    return {static_cast<uint32_t>(s.data() - message_start), static_cast<uint32_t>(s.size())};
+  }
 
-  void on_request_impl(beast_http::verb, string_view method, string_view target, int version,
-                       error_code&) override {
-    head_.method = sv(method);
-    head_.target = sv(target);
+  void on_request_impl(beast_http::verb, string_view method_text, string_view target_text,
+                       int version, error_code&) override {
+    method = span(method_text);
+    target = span(target_text);
     head_.version = version;
   }
-  void on_response_impl(int code, string_view reason, int version, error_code&) override {
+  void on_response_impl(int code, string_view reason_text, int version, error_code&) override {
     head_.status = code;
-    head_.reason = sv(reason);
+    reason = span(reason_text);
     head_.version = version;
   }
   void on_field_impl(beast_http::field, string_view name, string_view value, error_code&) override {
     if (!in_trailers_) {
-      head_.fields.push_back({sv(name), sv(value)});
+      fields_.push_back({span(name), span(value)});
     }
   }
   void on_header_impl(error_code&) override { in_trailers_ = true; }
@@ -56,6 +74,7 @@ class BeastParser final : public beast_http::basic_parser<kIsRequest> {
   void on_finish_impl(error_code&) override {}
 
   Head& head_;
+  std::vector<RawField>& fields_;
   bool in_trailers_ = false;
 };
 
@@ -65,11 +84,14 @@ template <bool kIsRequest>
 class MessageParser<kIsRequest>::Impl {
  public:
   std::optional<BeastParser<kIsRequest>> parser;
+  std::vector<RawField> fields;
+  size_t head_consumed = 0;  // head bytes Beast has taken so far
 };
 
 template <bool kIsRequest>
 MessageParser<kIsRequest>::MessageParser(uint32_t header_limit) : impl_(std::make_unique<Impl>()) {
   head_.fields.reserve(32);
+  impl_->fields.reserve(32);
   header_limit_ = header_limit;
 }
 
@@ -80,7 +102,9 @@ template <bool kIsRequest>
 void MessageParser<kIsRequest>::start(bool no_body) {
   head_.clear();
   error_ = {};
-  auto& parser = impl_->parser.emplace(head_);
+  impl_->fields.clear();
+  impl_->head_consumed = 0;
+  auto& parser = impl_->parser.emplace(head_, impl_->fields);
   parser.header_limit(header_limit_);
   parser.body_limit(boost::none);  // bodies stream; the proxy enforces its own limit
   parser.eager(false);
@@ -92,8 +116,10 @@ void MessageParser<kIsRequest>::start(bool no_body) {
 template <bool kIsRequest>
 ParseStatus MessageParser<kIsRequest>::parse_head(std::string_view buffer) {
   auto& parser = *impl_->parser;
+  parser.message_start = buffer.data();
+  auto rest = buffer.substr(std::min(impl_->head_consumed, buffer.size()));
   boost::beast::error_code ec;
-  size_t used = parser.put(boost::asio::const_buffer(buffer.data(), buffer.size()), ec);
+  impl_->head_consumed += parser.put(boost::asio::const_buffer(rest.data(), rest.size()), ec);
   if (ec == beast_http::error::need_more) {
     return ParseStatus::kNeedMore;
   }
@@ -108,7 +134,15 @@ ParseStatus MessageParser<kIsRequest>::parse_head(std::string_view buffer) {
   if (!parser.is_header_done()) {
     return ParseStatus::kNeedMore;
   }
-  head_.head_bytes = used;
+  auto view = [&](Span span) { return std::string_view(buffer.data() + span.offset, span.size); };
+  head_.method = view(parser.method);
+  head_.target = view(parser.target);
+  head_.reason = view(parser.reason);
+  head_.fields.clear();
+  for (const auto& field : impl_->fields) {
+    head_.fields.push_back({view(field.name), view(field.value)});
+  }
+  head_.head_bytes = impl_->head_consumed;
   head_.keep_alive = parser.keep_alive();
   head_.upgrade = parser.upgrade() && head_.find("upgrade").has_value();
   if (parser.is_done()) {
@@ -123,6 +157,12 @@ ParseStatus MessageParser<kIsRequest>::parse_head(std::string_view buffer) {
     head_.body = BodyKind::kUntilClose;
   } else {
     head_.body = BodyKind::kNone;
+  }
+  // A request whose Transfer-Encoding does not end in chunked has no length a server can
+  // agree on: RFC 9112 §6.3 says reject it (a request smuggling vector otherwise).
+  if (kIsRequest && head_.body != BodyKind::kChunked && head_.find("transfer-encoding")) {
+    error_ = "unsupported transfer-encoding";
+    return ParseStatus::kBadMessage;
   }
   return ParseStatus::kDone;
 }

@@ -1,0 +1,1 @@
+pillion_fuzz_target(request_path_fuzz request_path_fuzz.cc LIBS pillion_http)
