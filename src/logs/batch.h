@@ -15,11 +15,14 @@ struct BatchEntry {
   uint32_t begin = 0;   // of the document in Batch::docs
   uint32_t length = 0;  // including the trailing '\n'
   uint64_t handle = 0;
-  uint64_t end = 0;  // offset to acknowledge
-  char id[40];       // "<16 hex of file identity>-<hex offset>"
-  uint8_t id_length = 0;
-  std::string_view doc_id() const { return {id, id_length}; }
+  uint64_t end = 0;      // offset to acknowledge
+  uint64_t id_base = 0;  // file identity (device, inode, fingerprint, generation)
+  uint64_t start = 0;    // offset of the record's first byte
 };
+
+// The document id: "<16 hex of file identity>-<hex start offset>". Formatted only by outputs
+// that need it.
+void append_doc_id(std::string& out, const BatchEntry& entry);
 
 struct Batch {
   std::string docs;  // NDJSON: one document per line

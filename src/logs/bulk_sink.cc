@@ -154,7 +154,7 @@ Delivery BulkSink::deliver(const Batch& batch, const std::atomic<bool>& stop) {
     body.clear();
     for (const BatchEntry* e : pending) {
       body += action_prefix;
-      body += e->doc_id();
+      append_doc_id(body, *e);
       body += "\"}}\n";
       body += batch.doc(*e);
     }

@@ -1,6 +1,7 @@
 #include "logs/json_text.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace pillion::logs {
 namespace {
@@ -38,9 +39,31 @@ size_t utf8_length(std::string_view text, size_t i) {
   return n;
 }
 
-// Characters that can be copied as they are: printable ASCII except '"' and '\'.
+// Characters that can be copied as they are: ASCII from 0x20 except '"' and '\'.
 constexpr bool plain(uint8_t c) {
   return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+// Index of the first non-plain character at or after i, eight bytes at a time (SWAR): this
+// scan runs over every byte of every record.
+size_t plain_run(std::string_view text, size_t i) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  while (i + 8 <= text.size()) {
+    uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    const uint64_t special = (w & kHigh) | ((w - 0x20 * kOnes) & ~w & kHigh) |
+                             has_zero(w ^ ('"' * kOnes)) | has_zero(w ^ ('\\' * kOnes));
+    if (special != 0) {
+      break;
+    }
+    i += 8;
+  }
+  while (i < text.size() && plain(static_cast<uint8_t>(text[i]))) {
+    ++i;
+  }
+  return i;
 }
 
 void append_escaped_char(std::string& out, std::string_view text, size_t& i) {
@@ -82,13 +105,11 @@ void append_escaped_char(std::string& out, std::string_view text, size_t& i) {
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
+  out.reserve(out.size() + text.size() + 2);
   out += '"';
   size_t i = 0;
   while (i < text.size()) {
-    size_t run = i;
-    while (run < text.size() && plain(static_cast<uint8_t>(text[run]))) {
-      ++run;
-    }
+    const size_t run = plain_run(text, i);
     out.append(text.data() + i, run - i);
     i = run;
     if (i < text.size()) {
@@ -103,10 +124,7 @@ void append_json_unescaped(std::string& out, std::string_view body) {
   out += '"';
   size_t i = 0;
   while (i < body.size()) {
-    size_t run = i;
-    while (run < body.size() && plain(static_cast<uint8_t>(body[run]))) {
-      ++run;
-    }
+    const size_t run = plain_run(body, i);
     out.append(body.data() + i, run - i);
     i = run;
     if (i >= body.size()) {

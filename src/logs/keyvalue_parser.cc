@@ -25,12 +25,25 @@ bool KeyValueParser::parse(std::string_view record, const Timestamp&, DocBuilder
   std::string_view line;
   std::string_view rest;
   split_first_line(record, line, rest);
-  Timestamp ts;
-  size_t pos = time_.parse(line, ts);
-  if (pos == 0) {
-    return false;
+  size_t pos = cached_raw_.size();
+  if (pos != 0 && line.size() > pos && (line[pos] == ' ' || line[pos] == '\t') &&
+      line.starts_with(cached_raw_)) {
+    doc.add_raw("@timestamp", cached_json_);
+  } else {
+    Timestamp ts;
+    pos = time_.parse(line, ts);
+    if (pos == 0) {
+      return false;
+    }
+    cached_raw_.clear();
+    if (time_.prefix_cacheable() && pos <= 64) {
+      cached_raw_.assign(line.substr(0, pos));
+      cached_json_ = "\"";
+      append_rfc3339(cached_json_, ts);
+      cached_json_ += '"';
+    }
+    doc.add_timestamp("@timestamp", ts);
   }
-  doc.add_timestamp("@timestamp", ts);
   words_.clear();
   bool first_word = true;
   const size_t n = line.size();

@@ -17,6 +17,9 @@ class KeyValueParser : public Parser {
  private:
   TimeParser time_;
   std::vector<std::string_view> words_;  // reused across records
+  // Consecutive lines mostly share their timestamp: the last one's bytes and JSON form.
+  std::string cached_raw_;
+  std::string cached_json_;
 };
 
 }  // namespace pillion::logs

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -26,6 +27,10 @@ std::vector<std::pair<std::string, std::string>> enrichment_fields(const EnrichC
     fields.emplace_back(key, value);
   }
   return fields;
+}
+
+void append_doc_id(std::string& out, const BatchEntry& entry) {
+  fmt::format_to(std::back_inserter(out), "{:016x}-{:x}", entry.id_base, entry.start);
 }
 
 Timestamp wall_clock_now() {
@@ -77,9 +82,8 @@ bool Pipeline::add(std::string_view text, const RecordOrigin& origin) {
   entry.length = static_cast<uint32_t>(batch_.docs.size() - begin);
   entry.handle = origin.handle;
   entry.end = origin.end;
-  const auto r =
-      fmt::format_to_n(entry.id, sizeof entry.id, "{:016x}-{:x}", origin.id_base, origin.start);
-  entry.id_length = static_cast<uint8_t>(r.size);
+  entry.id_base = origin.id_base;
+  entry.start = origin.start;
   batch_.entries.push_back(entry);
   return !full();
 }

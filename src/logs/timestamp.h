@@ -30,6 +30,10 @@ class TimeParser {
   // match the layout.
   size_t parse(std::string_view text, Timestamp& out) const;
 
+  // True when equal input bytes followed by a space always parse alike, so a caller may reuse
+  // the previous result (false when the layout itself ends in spaces).
+  bool prefix_cacheable() const { return steps_.back().op != Op::kSpaces; }
+
  private:
   enum class Op : uint8_t {
     kLiteral,
