@@ -2,6 +2,7 @@
 again carry the same _id, so the index holds every line exactly once. Also rotations that
 happen while the adapter is down."""
 
+import json
 import os
 import shutil
 import signal
@@ -42,6 +43,23 @@ class CrashTest(LogsCase):
         self.assert_one_for_one(self.sink, total)
         # The restarts resumed from checkpoints: far fewer resends than lines.
         self.assertLess(self.sink.received, 2 * total)
+
+    def test_sigterm_checkpoints_and_restart_sends_nothing_again(self):
+        total = scaled(2000)
+        self.write(self.log, range(total))
+        args = self.adapter_args([self.log], self.sink.url)
+        proc = self.start_adapter(args)
+        self.wait_for(lambda: self.sink.count() >= total, 30, f"{total} records")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=10), 0)
+        with open(self.checkpoint) as f:
+            files = json.load(f)["files"]
+        self.assertEqual([f["offset"] for f in files], [os.path.getsize(self.log)])
+        received = self.sink.received
+        proc = self.start_adapter(args)
+        self.write(self.log, [total])
+        self.wait_for(lambda: self.sink.count() >= total + 1, 30, "the new line")
+        self.assertEqual(self.sink.received, received + 1)
 
     def write(self, path, seqs, mode="a"):
         with open(path, mode) as f:
