@@ -455,7 +455,7 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
   } else if (exchange_.body == http::BodyKind::kNone) {
     outcome = co_await relay_response(upstream, reused);
   } else {
-    outcome = co_await (pump_request_body(upstream) && relay_response(upstream, reused));
+    outcome = co_await (pump_request_body(upstream) && relay_and_stop_pump(upstream, reused));
   }
   upstream_ = nullptr;
   if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_) {
@@ -539,6 +539,19 @@ awaitable<void> Session::pump_request_body(tcp::socket& upstream) {
     in_.commit(n);
     worker_.stats().downstream_bytes_received.add(n);
   }
+}
+
+// The upstream may answer before the request body is complete (an early 413, a redirect) or the
+// relay may fail; then the pump must not wait for the client forever.
+awaitable<Session::Outcome> Session::relay_and_stop_pump(tcp::socket& upstream, bool reused) {
+  Outcome outcome = co_await relay_response(upstream, reused);
+  if (!exchange_.body_complete) {
+    exchange_.close_after = true;
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+    upstream.cancel(ignored);
+  }
+  co_return outcome;
 }
 
 awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool reused) {

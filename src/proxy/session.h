@@ -57,6 +57,7 @@ class Session : public SessionHook {
   boost::asio::awaitable<bool> connect(const Endpoint& endpoint, tcp::socket& upstream);
   boost::asio::awaitable<void> pump_request_body(tcp::socket& upstream);
   boost::asio::awaitable<Outcome> relay_response(tcp::socket& upstream, bool reused);
+  boost::asio::awaitable<Outcome> relay_and_stop_pump(tcp::socket& upstream, bool reused);
   boost::asio::awaitable<bool> relay_response_body(tcp::socket& upstream, bool chunk_encode,
                                                    bool dechunk);
   boost::asio::awaitable<void> linger();
