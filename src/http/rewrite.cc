@@ -7,45 +7,43 @@
 namespace pillion::http {
 namespace {
 
-// Tokens of the Connection header(s): the headers they name are hop-by-hop too.
-struct ConnectionTokens {
-  std::array<std::string_view, 16> tokens;
-  size_t count = 0;
-  bool upgrade = false;
-
-  explicit ConnectionTokens(const Head& head) {
-    for (const auto& field : head.fields) {
-      if (!iequals(field.name, "connection")) {
-        continue;
-      }
-      std::string_view rest = field.value;
-      while (!rest.empty()) {
-        size_t comma = rest.find(',');
-        std::string_view token = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
-          token.remove_prefix(1);
-        }
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
-          token.remove_suffix(1);
-        }
-        if (iequals(token, "upgrade")) {
-          upgrade = true;
-        }
-        if (!token.empty() && count < tokens.size()) {
-          tokens[count++] = token;
-        }
-      }
+// Calls `visit` for each token of the Connection header(s); stops when it returns true.
+template <typename Visit>
+bool any_connection_token(const Head& head, Visit visit) {
+  for (const auto& field : head.fields) {
+    if (!iequals(field.name, "connection")) {
+      continue;
     }
-  }
-
-  bool names(std::string_view name) const {
-    for (size_t i = 0; i < count; ++i) {
-      if (iequals(tokens[i], name)) {
+    std::string_view rest = field.value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view token = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+        token.remove_prefix(1);
+      }
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+        token.remove_suffix(1);
+      }
+      if (!token.empty() && visit(token)) {
         return true;
       }
     }
-    return false;
+  }
+  return false;
+}
+
+// The headers named by Connection are hop-by-hop too; any number of them.
+struct ConnectionTokens {
+  const Head& head;
+  bool has_tokens;
+
+  explicit ConnectionTokens(const Head& message)
+      : head(message), has_tokens(message.find("connection").has_value()) {}
+
+  bool names(std::string_view name) const {
+    return has_tokens &&
+           any_connection_token(head, [&](std::string_view token) { return iequals(token, name); });
   }
 };
 
@@ -95,6 +93,13 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
   out.append(" HTTP/1.1\r\n");
   bool has_host = false;
   bool has_forwarded_for = false;
+  // The client address goes after every existing hop: on the last X-Forwarded-For line.
+  const Field* last_forwarded_for = nullptr;
+  for (const auto& field : request.fields) {
+    if (iequals(field.name, "x-forwarded-for")) {
+      last_forwarded_for = &field;
+    }
+  }
   bool has_forwarded_proto = false;
   for (const auto& field : request.fields) {
     if (is_hop_by_hop(field.name, connection, upgrading) || iequals(field.name, "expect") ||
@@ -108,8 +113,8 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
         continue;
       }
     } else if (iequals(field.name, "x-forwarded-for")) {
-      if (!has_forwarded_for) {
-        has_forwarded_for = true;
+      has_forwarded_for = true;
+      if (&field == last_forwarded_for) {
         out.append(field.name);
         out.append(": ");
         out.append(field.value);

@@ -61,6 +61,28 @@ TEST(BuildUpstreamRequest, AppendsToForwardedForAndKeepsRequestId) {
   EXPECT_EQ(out.find("traceparent: old"), std::string::npos);
 }
 
+TEST(BuildUpstreamRequest, RemovesEveryHeaderNamedByConnection) {
+  std::string request = "GET / HTTP/1.1\r\nHost: a\r\nConnection: ";
+  for (int i = 0; i < 40; ++i) {
+    request += (i ? ", x-h" : "x-h") + std::to_string(i);
+  }
+  request += "\r\n";
+  for (int i = 0; i < 40; ++i) {
+    request += "X-H" + std::to_string(i) + ": v\r\n";
+  }
+  request += "\r\n";
+  auto out = upstream_head(request);
+  EXPECT_EQ(out.find("X-H"), std::string::npos) << out;
+}
+
+TEST(BuildUpstreamRequest, ClientAddressGoesOnTheLastForwardedFor) {
+  auto out = upstream_head(
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n");
+  EXPECT_NE(out.find("X-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2, 10.1.2.3\r\n"),
+            std::string::npos)
+      << out;
+}
+
 TEST(BuildUpstreamRequest, KeepsUpgradeOnUpgradeRequests) {
   auto out = upstream_head(
       "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
