@@ -13,6 +13,7 @@ Run as a program, it serves on 127.0.0.1:PORT; what it does is chosen by the req
     /malformed             answers "THIS IS NOT HTTP" and closes
     /big?size=N            200 with an N-byte body, written as fast as the peer takes it
     /slow-body?ms=N        200 head at once, then 10 body bytes every N ms, 5 times
+    /echo-head             200 with the request head exactly as received as the body
 
     python3 misbehaving.py PORT
 """
@@ -107,6 +108,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 body_bytes, buf = _read_body(conn, headers, buf)
                 url = urllib.parse.urlsplit(target)
                 query = dict(urllib.parse.parse_qsl(url.query))
+                self.raw_head = head
                 if not self.respond(conn, method, url.path, query, headers, body_bytes):
                     return
         except (ConnectionError, OSError, ValueError):
@@ -147,6 +149,10 @@ class _Handler(socketserver.BaseRequestHandler):
             for _ in range(5):
                 time.sleep(ms / 1000.0)
                 conn.sendall(b"s" * 10)
+            return True
+        if path == "/echo-head":
+            body = self.raw_head + b"\r\n\r\n"
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             return True
         if path == "/delay":
             time.sleep(int(query.get("ms", "1000")) / 1000.0)
