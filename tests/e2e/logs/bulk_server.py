@@ -33,7 +33,8 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class BulkSink:
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
+        self.tls = tls  # an ssl.SSLContext: serve HTTPS
         self.lock = threading.Lock()
         self.docs = {}            # _id -> document
         self.received = 0         # items received, resends included
@@ -42,6 +43,7 @@ class BulkSink:
         self.retry_first = None   # function(_id) -> True: answer 429 on the first attempt
         self.reject = None        # function(doc) -> True: answer 400 for good
         self.status = None        # answer every request with this HTTP status (e.g. 401)
+        self.auth = None          # the Authorization header of the last request
         self.port = port
         self.server = None
         self.thread = None
@@ -49,6 +51,8 @@ class BulkSink:
     def start(self):
         handler = self._handler()
         self.server = QuietServer(("127.0.0.1", self.port), handler)
+        if self.tls:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -64,7 +68,7 @@ class BulkSink:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def count(self):
         with self.lock:
@@ -114,6 +118,7 @@ class BulkSink:
                     body = gzip.decompress(body)
                 with sink.lock:
                     sink.requests += 1
+                    sink.auth = self.headers.get("Authorization")
                     status = sink.status
                 if status:
                     reply = json.dumps({"error": "refused by test", "status": status}).encode()

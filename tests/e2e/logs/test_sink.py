@@ -3,7 +3,11 @@ lost), a sink that rejects some items of a bulk request (only those are retried)
 for good (dead-letter file), and a sink that refuses every request (a clear error, then
 recovery)."""
 
+import base64
 import json
+import shutil
+import ssl
+import subprocess
 import time
 import unittest
 import zlib
@@ -81,6 +85,31 @@ class SinkTest(LogsCase):
         self.assertIn("mapper_parsing_exception", kept[0]["reason"])
         with open(self.stderr_path) as f:
             self.assertIn("refused a record for good", f.read())
+
+    @unittest.skipUnless(shutil.which("openssl"), "needs the openssl command")
+    def test_https_with_a_private_ca_and_basic_auth(self):
+        key, cert = self.path("key.pem"), self.path("cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        self.sink.stop()
+        self.sink = BulkSink(tls=tls).start()
+        self.addCleanup(self.sink.stop)
+        total = 300
+        with open(self.log, "w") as f:
+            for seq in range(total):
+                f.write(f"2024-01-15 14:32:01 INFO seq={seq} order_id=ORD-{seq} "
+                        f'status="FULFILLED ok"\n')
+        config = self.path("logs.yaml")
+        with open(config, "w") as f:
+            f.write(f"output: {{ type: elasticsearch, url: {self.sink.url}, ca_file: {cert}, "
+                    f"username: elastic, password: s3cret, gzip: true }}\n")
+        self.start_adapter(self.adapter_args([self.log], self.sink.url, ["-c", config]))
+        self.wait_for(lambda: self.sink.count() >= total, 30, f"{total} records over TLS")
+        self.assert_one_for_one(self.sink, total)
+        self.assertEqual(self.sink.auth, "Basic " + base64.b64encode(b"elastic:s3cret").decode())
 
     def test_sink_refusing_every_request_is_a_clear_error(self):
         self.sink.status = 401
