@@ -1,0 +1,264 @@
+"""Process lifecycle: SIGTERM/SIGINT drain (in-flight requests finish with Connection: close, new
+connections are refused, /ready says DRAINING, exit 0 within timeouts.drain), a request that
+outlasts the drain is cut and the process still exits 0 after about the drain time; a second
+proxy on a taken port fails at startup saying so; a bad config exits non-zero before binding."""
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import PILLION, free_port, wait_port
+from misbehaving import (ProxyCase, connect, get, is_closed, read_response, start_proxy,
+                         start_upstream, yaml_config)
+
+
+class InFlight(threading.Thread):
+    """Sends one request on its own connection and records the response and when it came."""
+
+    def __init__(self, port, path):
+        super().__init__(daemon=True)
+        self.sock = connect(port, timeout=15)
+        self.path = path
+        self.resp = self.error = self.done_at = None
+        self.closed_after = False
+
+    def run(self):
+        try:
+            self.sock.sendall(b"GET %s HTTP/1.1\r\nHost: svc\r\n\r\n" % self.path.encode())
+            self.resp = read_response(self.sock, timeout=15)
+            self.done_at = time.monotonic()
+            self.closed_after = is_closed(self.sock, timeout=3)
+        except (OSError, AssertionError) as e:
+            self.error = e
+            self.done_at = time.monotonic()
+        finally:
+            self.sock.close()
+
+
+def connect_refused(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+class Drain(ProxyCase):
+    def setUp(self):
+        super().setUp()
+        self.upstream = start_upstream(self)
+
+    def drain_with_slow_request(self, sig):
+        proxy = start_proxy(self, self.upstream, timeouts={"drain": "5s"})
+        self.assertEqual(proxy.admin("/ready"), (200, "LIVE\n"))
+        idle = connect(proxy.port)
+        self.addCleanup(idle.close)
+        idle.sendall(b"GET /ok HTTP/1.1\r\nHost: svc\r\n\r\n")
+        self.assertEqual(read_response(idle).status, 200)
+
+        slow = InFlight(proxy.port, "/delay?ms=1000")
+        slow.start()
+        proxy.wait_stat("downstream_rq_active", lambda v: v == 1)
+        sent_at = time.monotonic()
+        proxy.proc.send_signal(sig)
+
+        # While draining: readiness fails, new connections are refused, idle ones are closed.
+        deadline = time.monotonic() + 0.5
+        ready = None
+        while time.monotonic() < deadline:
+            ready = proxy.admin("/ready")
+            if ready[0] == 503:
+                break
+            time.sleep(0.02)
+        self.assertEqual(ready, (503, "DRAINING\n"))
+        self.assertTrue(connect_refused(proxy.port), "a new connection was accepted while draining")
+        self.assertTrue(is_closed(idle, timeout=1), "idle keep-alive connection not closed")
+
+        slow.join(10)
+        self.assertIsNone(slow.error)
+        self.assertEqual(slow.resp.status, 200)
+        self.assertEqual(slow.resp.body, b"ok\n")
+        self.assertEqual(slow.resp.header("connection"), "close")
+        self.assertTrue(slow.closed_after)
+        rc = proxy.proc.wait(5)
+        exited_at = time.monotonic()
+        self.assertEqual(rc, 0)
+        # It left as soon as the last request was done, well before the 5 s drain time.
+        self.assertLess(exited_at - sent_at, 2.5)
+        self.assertGreaterEqual(exited_at - sent_at, 0.5)
+        entry = proxy.log_entry(slow.resp.header("x-request-id"))
+        self.assertEqual(entry["status"], "200")
+        self.assertEqual(entry["flags"], "-")
+        return proxy
+
+    def test_sigterm_lets_in_flight_request_finish_and_exits_0(self):
+        proxy = self.drain_with_slow_request(signal.SIGTERM)
+        self.assertIn("SIGTERM", proxy.stderr())
+
+    def test_sigint_drains_the_same_way(self):
+        proxy = self.drain_with_slow_request(signal.SIGINT)
+        self.assertIn("SIGINT", proxy.stderr())
+
+    def test_sigterm_when_idle_exits_at_once(self):
+        proxy = start_proxy(self, self.upstream, timeouts={"drain": "5s"})
+        self.assertEqual(get(proxy.port).status, 200)
+        start = time.monotonic()
+        proxy.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proxy.proc.wait(5), 0)
+        self.assertLess(time.monotonic() - start, 1.0)
+        # The access log got every line before exit.
+        self.assertEqual(len(proxy.log_lines()), 1)
+
+    def test_request_outlasting_drain_is_cut_and_exit_is_0_after_drain(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                proxy = start_proxy(self, self.upstream, name="p%d" % sig,
+                                    timeouts={"drain": "1s"})
+                slow = InFlight(proxy.port, "/delay?ms=8000")
+                slow.start()
+                proxy.wait_stat("downstream_rq_active", lambda v: v == 1)
+                sent_at = time.monotonic()
+                proxy.proc.send_signal(sig)
+                rc = proxy.proc.wait(6)
+                elapsed = time.monotonic() - sent_at
+                self.assertEqual(rc, 0)
+                self.assertGreaterEqual(elapsed, 0.9)
+                self.assertLess(elapsed, 2.5)
+                slow.join(5)
+                # The client is not left hanging: an error reply or a closed connection.
+                self.assertLess(slow.done_at - sent_at, 2.5)
+                if slow.resp is not None:
+                    self.assertGreaterEqual(slow.resp.status, 500)
+                    self.assertEqual(slow.resp.header("connection"), "close")
+                self.assertIn("drain", proxy.stderr())
+
+    @unittest.skip("BUG: a request cut by the end of the drain is answered 502 flags=UR "
+                   "'upstream reset before response: Operation canceled', blaming the upstream "
+                   "for the proxy's own shutdown (drain: 1s, GET a 5 s upstream, SIGTERM)")
+    def test_request_cut_by_drain_is_not_blamed_on_the_upstream(self):
+        proxy = start_proxy(self, self.upstream, timeouts={"drain": "1s"})
+        slow = InFlight(proxy.port, "/delay?ms=5000")
+        slow.start()
+        proxy.wait_stat("downstream_rq_active", lambda v: v == 1)
+        proxy.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proxy.proc.wait(6), 0)
+        slow.join(5)
+        self.assertIsNotNone(slow.resp)
+        entry = proxy.log_entry(slow.resp.header("x-request-id"))
+        self.assertNotIn("UR", entry["flags"].split(","))
+        self.assertNotEqual(slow.resp.status, 502)
+
+    def test_sigterm_with_many_in_flight_requests(self):
+        proxy = start_proxy(self, self.upstream, timeouts={"drain": "5s"})
+        slows = [InFlight(proxy.port, "/delay?ms=700") for _ in range(20)]
+        for slow in slows:
+            slow.start()
+        proxy.wait_stat("downstream_rq_active", lambda v: v == 20)
+        proxy.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proxy.proc.wait(5), 0)
+        for slow in slows:
+            slow.join(5)
+            self.assertIsNone(slow.error)
+            self.assertEqual(slow.resp.status, 200)
+        self.assertEqual(len(proxy.log_lines()), 20)
+
+
+class Startup(ProxyCase):
+    def test_second_proxy_on_the_same_port_fails_with_address_in_use(self):
+        upstream = start_upstream(self)
+        first = start_proxy(self, upstream)
+        config = self.path("second.yaml")
+        with open(config, "w") as f:
+            f.write(yaml_config(first.port, free_port(), upstream, self.path("second.log")))
+        proc = subprocess.run([PILLION, "proxy", "-c", config], capture_output=True, text=True,
+                              timeout=10)
+        self.assertNotEqual(proc.returncode, 0)
+        output = (proc.stdout + proc.stderr).lower()
+        self.assertIn("address already in use", output)
+        self.assertIn(str(first.port), output)
+        # The first one is untouched.
+        self.assertEqual(get(first.port).status, 200)
+
+    def test_second_proxy_from_the_command_line_fails_too(self):
+        upstream = start_upstream(self)
+        first = start_proxy(self, upstream)
+        proc = subprocess.run([PILLION, "proxy", "--listen", "127.0.0.1:%d" % first.port,
+                               "--upstream", "http://127.0.0.1:%d" % upstream, "--workers", "2",
+                               "--admin", "127.0.0.1:%d" % free_port(), "--access-log", "off"],
+                              capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("address already in use", (proc.stdout + proc.stderr).lower())
+
+    def test_admin_port_taken_fails_at_startup(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            admin_port = taken.getsockname()[1]
+            proc = subprocess.run([PILLION, "proxy", "--listen", "127.0.0.1:%d" % free_port(),
+                                   "--upstream", "http://127.0.0.1:1", "--access-log", "off",
+                                   "--admin", "127.0.0.1:%d" % admin_port],
+                                  capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(proc.returncode, 0)
+        output = proc.stdout + proc.stderr
+        self.assertIn("admin", output)
+        self.assertIn("address already in use", output.lower())
+
+    def test_bad_config_exits_non_zero_before_binding(self):
+        # The listener port is held by us: if the proxy tried to bind before validating, it
+        # would report "address already in use" instead of the config error.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            admin = free_port()
+            config = self.path("bad.yaml")
+            with open(config, "w") as f:
+                f.write("admin: { address: 127.0.0.1:%d }\n"
+                        "listeners:\n"
+                        "  - { name: main, address: 127.0.0.1:%d }\n"
+                        "routes:\n"
+                        "  default:\n"
+                        "    - { cluster: app }\n"
+                        "clusters:\n"
+                        "  - name: app\n"
+                        "    endpoints: [ \"127.0.0.1:8080\", \"payments\" ]\n" % (admin, port))
+            start = time.monotonic()
+            proc = subprocess.run([PILLION, "proxy", "-c", config], capture_output=True,
+                                  text=True, timeout=10)
+            self.assertLess(time.monotonic() - start, 3)
+        self.assertNotEqual(proc.returncode, 0)
+        output = proc.stdout + proc.stderr
+        self.assertIn("%s:9:" % config, output)
+        self.assertIn("clusters[0].endpoints[1]", output)
+        self.assertIn("payments", output)
+        self.assertNotIn("already in use", output)
+        # The admin port was never bound either.
+        self.assertTrue(connect_refused(admin))
+
+    def test_missing_config_file_exits_non_zero(self):
+        proc = subprocess.run([PILLION, "proxy", "-c", self.path("nope.yaml")],
+                              capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("nope.yaml", proc.stdout + proc.stderr)
+
+    def test_restart_on_the_same_port_after_exit(self):
+        # After a clean exit the port is immediately reusable (no TIME_WAIT trouble).
+        upstream = start_upstream(self)
+        first = start_proxy(self, upstream)
+        self.assertEqual(get(first.port).status, 200)
+        first.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(first.proc.wait(5), 0)
+        out = open(self.path("again.out"), "w")
+        self.addCleanup(out.close)
+        proc = self.start([PILLION, "proxy", "-c", first.config_path], stdout=out,
+                          stderr=subprocess.STDOUT)
+        wait_port(first.port, proc=proc)
+        self.assertEqual(get(first.port).status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
