@@ -7,11 +7,13 @@ misbehave on purpose. The mode is chosen by the request path:
                         number on it) so pool reuse can be observed. Any unknown path echoes too.
   /delay/MS             sleeps MS milliseconds, then echoes.
   /bytes/N              N bytes of pattern_chunks(N) with Content-Length; ?chunked=1 chunked
-                        (?chunk=SIZE per chunk), ?close=1 no framing (close-delimited).
+                        (?chunk=SIZE per chunk), ?close=1 no framing (close-delimited);
+                        ?die=K resets the connection (RST) after K body bytes.
   /status/CODE          that status; body "status CODE\\n" except 1xx/204/304/HEAD;
                         ?cl=N adds a Content-Length: N header without a body (304 style).
   /head-ok              GET: 12345 bytes; HEAD: the same head (Content-Length: 12345, or
-                        Transfer-Encoding: chunked with ?chunked=1) and no body.
+                        Transfer-Encoding: chunked with ?chunked=1, or neither with ?bare=1)
+                        and no body.
   /resp-headers         200 with hop-by-hop headers in the response (Connection naming X-Hop,
                         X-Hop, Keep-Alive, Upgrade, Proxy-Connection) plus X-End-To-End.
   /reset-mid-body       promises 100000 bytes, sends 1000, then resets the connection (RST).
@@ -23,12 +25,14 @@ misbehave on purpose. The mode is chosen by the request path:
                         met with a close (FIN, or RST with ?rst=1) and no response: exactly what
                         a proxy sees when it reuses a pooled connection the server just closed.
   /ws                   answers an Upgrade request with 101 (plus ?greet=TEXT sent in the same
-                        write as the head) and then echoes every byte until EOF; 426 otherwise.
+                        write as the head) and then echoes every byte until EOF (?bye=1: closes
+                        right after the 101 and greeting instead); 426 otherwise.
   /continue-aware       sends an interim "100 Continue" before reading the body (whether or not
                         the request carried Expect), then echoes.
 
 Every response carries X-Upstream-Conn (the connection id) and, unless the mode closes, keeps the
-connection alive by HTTP/1.1 rules. Requests are recorded in Upstream.requests.
+connection alive by HTTP/1.1 rules; ?conn_close=1 on any path answers with Connection: close and
+closes. Requests are recorded in Upstream.requests, ended connections in Upstream.closed_conns.
 
     from upstream import start_upstream, pattern_chunks, pattern_sha256
     up = start_upstream(self)          # self: a unittest.TestCase; closed in cleanup
@@ -222,6 +226,7 @@ class Upstream:
         self.requests = []  # one dict per request head received (the echo document)
         self.next_conn = 0
         self.live = {}
+        self.closed_conns = []  # ids of connections that have ended, in order
         self.closed = False
         self.thread = threading.Thread(target=self._accept_loop, daemon=True)
         self.thread.start()
@@ -279,6 +284,7 @@ class Upstream:
         finally:
             with self.lock:
                 self.live.pop(conn.id, None)
+                self.closed_conns.append(conn.id)
             try:
                 conn.sock.close()
             except OSError:
@@ -303,6 +309,8 @@ class Upstream:
             self.requests.append(req)
         tokens = connection_tokens(headers)
         keep = ("close" not in tokens) if version == "HTTP/1.1" else ("keep-alive" in tokens)
+        if query.get("conn_close") == "1":
+            keep = False
 
         if conn.close_next:
             how, conn.close_next = conn.close_next, None
@@ -398,7 +406,19 @@ class Upstream:
         if method == "HEAD":
             return keep and not close
         size = int(query.get("chunk", str(256 * 1024)))
+        die = int(query.get("die", "-1"))
+        sent = 0
         for piece in pattern_chunks(n, chunk=size):
+            if 0 <= die < sent + len(piece):
+                piece = piece[:die - sent]
+                if chunked:
+                    conn.send(b"%x\r\n" % len(piece) + piece + b"\r\n" if piece else b"")
+                else:
+                    conn.send(piece)
+                time.sleep(0.05)
+                conn.reset()
+                return False
+            sent += len(piece)
             if chunked:
                 conn.send(b"%x\r\n" % len(piece))
                 conn.send(piece)
@@ -430,7 +450,7 @@ class Upstream:
         hdrs = [("Content-Type", "application/octet-stream")] + extra
         if query.get("chunked") == "1":
             hdrs.append(("Transfer-Encoding", "chunked"))
-        else:
+        elif query.get("bare") != "1":
             hdrs.append(("Content-Length", str(n)))
         if method == "HEAD":
             conn.send(self._head(200, hdrs, keep))
@@ -452,6 +472,9 @@ class Upstream:
         conn.send(self._head(101, [("Upgrade", up), ("Connection", "Upgrade"),
                                    ("X-Upstream-Conn", str(conn.id))], True) + greet)
         # Tunnel: echo every byte (including any that came right after the request head).
+        if query.get("bye") == "1":
+            conn.sock.shutdown(socket.SHUT_RDWR)
+            return False
         if conn.buf:
             conn.send(bytes(conn.buf))
             conn.buf.clear()
