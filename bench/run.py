@@ -96,6 +96,16 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
 
 
+def cpu_busy_ticks(cpu):
+    """Ticks CPU `cpu` spent on anything but idle and iowait, from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%s " % cpu):
+                values = [int(v) for v in line.split()[1:]]
+                return sum(values) - values[3] - values[4]
+    return 0
+
+
 def status_kib(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -133,8 +143,10 @@ def start_upstream(procs, work, port):
 
 def start_nginx_proxy(procs, work, port, upstream_port):
     directory = os.path.join(work, "nginx")
+    # buffer=: nginx's own batching of log writes, the fair match for pillion's batched writer.
+    access_log = os.path.join(directory, "access.log") + " combined buffer=64k flush=1s"
     config = write_nginx_config(
-        directory, port, access_log=os.path.join(directory, "access.log"),
+        directory, port, access_log=access_log,
         extra_http_conf="upstream origin { server 127.0.0.1:%d; keepalive 64; "
                         "keepalive_requests 10000000; keepalive_timeout 300s; }" % upstream_port,
         location_conf="proxy_pass http://origin; proxy_http_version 1.1; "
@@ -223,9 +235,11 @@ def run_wrk(port, seconds):
 
 def closed_loop(port, proxy_pid, upstream_pid, seconds):
     proxy_before, upstream_before = cpu_ticks(proxy_pid), cpu_ticks(upstream_pid)
+    cpu1_before = cpu_busy_ticks(PROXY_CPU)
     wall = time.monotonic()
     requests, rate, errors = run_wrk(port, seconds)
     wall = time.monotonic() - wall
+    cpu1_ticks = cpu_busy_ticks(PROXY_CPU) - cpu1_before
     proxy_ticks = cpu_ticks(proxy_pid) - proxy_before
     upstream_ticks = cpu_ticks(upstream_pid) - upstream_before
     us = 1e6 / CLK_TCK
@@ -235,6 +249,10 @@ def closed_loop(port, proxy_pid, upstream_pid, seconds):
             "upstream_cpu_us": upstream_us,
             # Near 100%: the proxy's CPU was the bottleneck; well below: something else was.
             "busy_pct": 100.0 * proxy_ticks / CLK_TCK / wall,
+            # Other processes on the proxy's CPU: anything above a few % makes req/s and the
+            # latency tail measure the scheduler, not the proxy (the CPU ratio suffers least).
+            "others_on_proxy_cpu_pct": max(0.0, 100.0 * (cpu1_ticks - proxy_ticks) / CLK_TCK
+                                           / wall) if PIN and proxy_pid != upstream_pid else None,
             "ratio": proxy_us / upstream_us if upstream_us > 0 else None}
 
 
@@ -353,6 +371,18 @@ def markdown(summary):
             cells.append(fmt(ratio(sa[key] if sa else None, sb[key] if sb else None), 2))
         lines.append("| %s | %s |" % (title, " | ".join(cells)))
     return "\n".join(lines) + "\n"
+
+
+def contention_note(rounds):
+    shares = [entry["closed"]["others_on_proxy_cpu_pct"] for r in rounds for entry in r.values()
+              if entry["closed"].get("others_on_proxy_cpu_pct") is not None]
+    if not shares:
+        return ""
+    worst = max(shares)
+    verdict = ("clean" if worst < 5 else
+               "NOT clean: other work shared the proxy's CPU; rerun on an idle machine")
+    return ("\nOther processes on the proxy's CPU during closed-loop runs: median %.0f%%, worst "
+            "%.0f%% (%s).\n" % (statistics.median(shares), worst, verdict))
 
 
 def kib_to_mib(kib):
@@ -484,10 +514,12 @@ def main():
                 for rate in OPEN_RATES:
                     entry["open"][str(rate)] = open_loop(port, rate)
                 result[name] = entry
-                log("bench: round %d/%d %-8s %8.0f req/s  cpu %.1f us/req (x%.2f, busy %.0f%%)  "
-                    "p50@1k %.0f us  p99@5k %.0f us" % (
+                others = entry["closed"]["others_on_proxy_cpu_pct"]
+                log("bench: round %d/%d %-8s %8.0f req/s  cpu %.1f us/req (x%.2f, busy %.0f%%, "
+                    "others %s)  p50@1k %.0f us  p99@5k %.0f us" % (
                         i + 1, ROUNDS, name, entry["closed"]["rps"], entry["closed"]["cpu_us"],
                         entry["closed"]["ratio"] or 0, entry["closed"]["busy_pct"],
+                        "-" if others is None else "%.0f%%" % others,
                         entry["open"][str(OPEN_RATES[0])]["latency_us"]["p50"],
                         entry["open"][str(OPEN_RATES[-1])]["latency_us"]["p99"]))
             rounds.append(result)
@@ -497,7 +529,7 @@ def main():
                 rss[name]["peak"] = status_kib(proc.pid, "VmHWM")
                 alive.add(name)
         summary = summarize(rounds, alive, rss)
-        table = markdown(summary)
+        table = markdown(summary) + contention_note(rounds)
         print(table)
         destination = os.environ.get("BENCH_RESULTS", os.path.join(ROOT, "bench", "RESULTS.md"))
         if destination != "-":

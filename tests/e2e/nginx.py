@@ -24,7 +24,8 @@ def nginx_config(directory, port, extra_server_conf="", extra_http_conf="", loca
     """The text of an nginx.conf serving on host:port, with every path inside `directory`.
 
     location_conf replaces the default `return 200 "<body>";` of `location /`.
-    access_log: a file path to log every request to (default: no access log)."""
+    access_log: a file path to log every request to, optionally followed by access_log
+    parameters such as "combined buffer=64k" (default: no access log)."""
     if location_conf is None:
         location_conf = 'default_type text/plain;\n      return 200 "%s";' % body
     log = "access_log %s;" % access_log if access_log else "access_log off;"
