@@ -8,12 +8,15 @@ misbehave on purpose. The mode is chosen by the request path:
   /delay/MS             sleeps MS milliseconds, then echoes.
   /bytes/N              N bytes of pattern_chunks(N) with Content-Length; ?chunked=1 chunked
                         (?chunk=SIZE per chunk), ?close=1 no framing (close-delimited);
-                        ?die=K resets the connection (RST) after K body bytes.
+                        ?die=K resets the connection (RST) after K body bytes; ?trailers=1 ends a
+                        chunked body with two trailer fields.
   /status/CODE          that status; body "status CODE\\n" except 1xx/204/304/HEAD;
                         ?cl=N adds a Content-Length: N header without a body (304 style).
   /head-ok              GET: 12345 bytes; HEAD: the same head (Content-Length: 12345, or
                         Transfer-Encoding: chunked with ?chunked=1, or neither with ?bare=1)
                         and no body.
+  /drip                 like /echo, but the response goes out one byte per write (?gap_us=200).
+  /big-headers          like /echo, plus ?n=100 response headers X-Big-NNN of 400 bytes each.
   /resp-headers         200 with hop-by-hop headers in the response (Connection naming X-Hop,
                         X-Hop, Keep-Alive, Upgrade, Proxy-Connection) plus X-End-To-End.
   /reset-mid-body       promises 100000 bytes, sends 1000, then resets the connection (RST).
@@ -360,6 +363,19 @@ class Upstream:
                       ("X-End-To-End", "kept")]
         if path.startswith("/delay/"):
             time.sleep(int(path.split("/")[2]) / 1000.0)
+        if path == "/drip":
+            # The whole response one byte per write, so the proxy sees it in tiny pieces.
+            body = json.dumps(req).encode()
+            data = self._head(200, [("Content-Type", "application/json"),
+                                    ("Content-Length", str(len(body)))] + extra, keep) + body
+            gap = int(query.get("gap_us", "200")) / 1e6
+            for i in range(len(data)):
+                conn.send(data[i:i + 1])
+                if gap:
+                    time.sleep(gap)
+            return keep
+        if path == "/big-headers":
+            extra += [("X-Big-%03d" % i, "h" * 400) for i in range(int(query.get("n", "100")))]
         body = json.dumps(req).encode()
         if method == "HEAD":
             conn.send(self._head(200, [("Content-Type", "application/json"),
@@ -426,7 +442,10 @@ class Upstream:
             else:
                 conn.send(piece)
         if chunked and not close:
-            conn.send(b"0\r\n\r\n")
+            if query.get("trailers") == "1":
+                conn.send(b"0\r\nX-Trailer-One: 1\r\nX-Trailer-Two: two\r\n\r\n")
+            else:
+                conn.send(b"0\r\n\r\n")
         if close:
             conn.sock.shutdown(socket.SHUT_WR)
             return False

@@ -93,6 +93,26 @@ class RequestIdentity(ProxyCase):
                 self.assertNotEqual(m.group(1), "0" * 32)
 
 
+    def test_two_proxies_in_a_row(self):
+        # client -> proxy B -> proxy A -> upstream: one request id end to end, the trace id kept
+        # with a new span at each hop, one Via entry and one X-Forwarded-For entry per hop.
+        incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        first_hop = self.url
+        self.start_proxy(first_hop)
+        r = self.get("/echo", [("traceparent", incoming)])
+        self.assertEqual(r.status, 200)
+        seen = r.json()["headers"]
+        rid = r.header("x-request-id")
+        self.assertRegex(rid, UUID4)
+        self.assertEqual(header_all(seen, "x-request-id"), [rid])
+        m = TRACEPARENT.match(header(seen, "traceparent"))
+        self.assertEqual(m.group(1), "0af7651916cd43dd8448eb211c80319c")
+        self.assertNotEqual(m.group(2), "b7ad6b7169203331")
+        self.assertEqual(list_values(seen, "via"), ["1.1 pillion", "1.1 pillion"])
+        self.assertEqual(list_values(seen, "x-forwarded-for"), ["127.0.0.1", "127.0.0.1"])
+        self.assertEqual(header_all(seen, "x-forwarded-proto"), ["http"])
+
+
 class HeaderRewriting(ProxyCase):
     def test_hop_by_hop_request_headers_removed_and_proxy_headers_added(self):
         r = self.get("/echo", [

@@ -308,6 +308,57 @@ class AccessLogFields(ProxyCase):
         self.assertEqual(log_field(line, "status"), "200")
 
 
+class Framing(ProxyCase):
+    def test_chunked_response_trailers_reach_http11_client(self):
+        c = self.raw()
+        c.request("GET", "/bytes/1000?chunked=1&trailers=1", [("TE", "trailers")])
+        r = c.read_response()
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(), pattern_sha256(1000))
+        self.assertEqual(r.trailers, [["X-Trailer-One", "1"], ["X-Trailer-Two", "two"]])
+        c.request("GET", "/echo?next")
+        self.assertEqual(c.read_response().json()["target"], "/echo?next")
+
+    def test_trailers_dropped_for_http10_client(self):
+        with RawClient(self.port) as c:
+            c.request("GET", "/bytes/1000?chunked=1&trailers=1", version="HTTP/1.0")
+            r = c.read_response()
+        self.assertIsNone(r.header("transfer-encoding"))
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(), pattern_sha256(1000))
+
+    def test_response_dripped_byte_by_byte(self):
+        c = self.raw()
+        for i in range(2):
+            c.request("GET", "/drip?i=%d" % i)
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json()["target"], "/drip?i=%d" % i)
+
+    def test_request_dripped_byte_by_byte(self):
+        c = self.raw()
+        data = build_request("POST", "/echo?dripped", [("X-Slow", "yes")], b"0123456789")
+        for i in range(len(data)):
+            c.send(data[i:i + 1])
+            time.sleep(0.001)
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        doc = r.json()
+        self.assertEqual(doc["target"], "/echo?dripped")
+        self.assertEqual(header(doc["headers"], "x-slow"), "yes")
+        self.assertEqual(doc["body_length"], 10)
+
+    def test_large_response_header_block_below_limit(self):
+        r = self.get("/big-headers?n=100")  # ~42 KiB of response headers
+        self.assertEqual(r.status, 200)
+        for i in range(100):
+            self.assertEqual(r.header("X-Big-%03d" % i), "h" * 400)
+
+    def test_empty_post_body(self):
+        r = self.get("/echo?empty", [("Content-Length", "0")], method="POST")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["body_length"], 0)
+        self.assertEqual(header(r.json()["headers"], "content-length"), "0")
+
+
 class HeadWithoutFraming(ProxyCase):
     def test_head_response_without_length_is_not_reframed(self):
         c = self.raw()

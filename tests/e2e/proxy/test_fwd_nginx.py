@@ -5,6 +5,7 @@ import http.client
 import re
 import subprocess
 import threading
+import time
 import unittest
 
 from harness import free_port
@@ -46,6 +47,20 @@ class ThroughNginx(ProxyCase):
         # The proxy still answers normally after the load.
         body = self.curl(self.url + "/").stdout.decode()
         self.assertEqual(body, RESPONSE_BODY)
+
+    def test_wrk_short_run_logged_once_per_request(self):
+        p = subprocess.run(["wrk", "-t1", "-c4", "-d1s", self.url + "/short"],
+                           capture_output=True, text=True, timeout=30)
+        result = parse_wrk(p.stdout)
+        self.assertGreater(result["requests"], 100, p.stdout)
+        self.assertEqual(result["non2xx"], 0, p.stdout)
+        time.sleep(0.3)
+        lines = self.log_lines(at_least=result["requests"])
+        ok = [l for l in lines if log_field(l, "status") == "200"]
+        # wrk counts the responses it read; at most one in-flight request per connection more.
+        self.assertGreaterEqual(len(ok), result["requests"])
+        self.assertLessEqual(len(lines), result["requests"] + 4)
+        self.assertEqual(len({log_field(l, "request_id") for l in lines}), len(lines))
 
     def test_every_request_logged_once(self):
         clients, per_client = 4, 50
@@ -95,3 +110,29 @@ class ThroughNginx(ProxyCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NginxClosesIdleConnections(ProxyCase):
+    """nginx closes idle keep-alive connections after 300 ms; requests arriving around that
+    moment race the close. Every one must still succeed (pool check or stale retry)."""
+
+    def setUp(self):
+        super(ProxyCase, self).setUp()
+        self.nginx_port = free_port()
+        start_nginx(self, self.nginx_port, extra_server_conf="keepalive_timeout 300ms;")
+        self.start_proxy("http://127.0.0.1:%d" % self.nginx_port)
+
+    def test_requests_racing_the_keepalive_timeout_succeed(self):
+        statuses = []
+        for i in range(24):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request("GET", "/race/%d" % i)
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append(resp.status)
+            conn.close()
+            time.sleep(0.276 + 0.002 * i)  # sweep across nginx's 300 ms close
+        self.assertEqual(statuses, [200] * 24)
+        stats = self.stats()
+        self.assertEqual(stats["downstream_rq_5xx"], 0)
+        self.assertGreaterEqual(stats["upstream_cx_total"], 2, "nginx did close connections")

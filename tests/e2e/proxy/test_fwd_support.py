@@ -130,6 +130,7 @@ class RawClient:
             break
         te = (header(headers, "transfer-encoding") or "").lower()
         cl = header(headers, "content-length")
+        trailers = []
         if method == "HEAD" or status in (101, 204, 304) or status < 200:
             body = b""
         elif "chunked" in te:
@@ -137,8 +138,12 @@ class RawClient:
             while True:
                 size = int(self.read_line().split(b";")[0], 16)
                 if size == 0:
-                    while self.read_line():
-                        pass
+                    while True:
+                        line = self.read_line()
+                        if not line:
+                            break
+                        n, _, v = line.decode("latin-1").partition(":")
+                        trailers.append([n, v.strip()])
                     break
                 body += self.read_exact(size)
                 if self.read_exact(2) != b"\r\n":
@@ -148,7 +153,9 @@ class RawClient:
             body = self.read_exact(int(cl))
         else:
             body = self.read_until_eof()
-        return Response(status, reason[0] if reason else "", headers, body, interim, raw)
+        resp = Response(status, reason[0] if reason else "", headers, body, interim, raw)
+        resp.trailers = trailers
+        return resp
 
     def pending(self, wait=0.2):
         """Bytes that arrive within `wait` seconds beyond what was consumed (should be none)."""

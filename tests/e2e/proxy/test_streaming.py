@@ -311,6 +311,26 @@ class BoundedMemoryStreaming(ProxyCase):
         c.request("GET", "/echo?after-download")
         self.assertEqual(c.read_response().json()["target"], "/echo?after-download")
 
+    def test_pipelined_flood_from_a_client_that_does_not_read(self):
+        # The client pipelines many large-response requests and reads nothing for a while: the
+        # proxy must stop reading requests / responses instead of buffering them.
+        base, _ = self.warm_up()
+        count, size = (40, 1 << 20) if SANITIZED else (400, 1 << 20)
+        sampler = MemorySampler(self.proxy.pid)
+        sampler.start()
+        c = self.raw(timeout=60)
+        data = b"".join(build_request("GET", "/bytes/%d?i=%d" % (size, i)) for i in range(count))
+        sender = threading.Thread(target=c.send, args=(data,), daemon=True)
+        sender.start()
+        time.sleep(1.5)
+        digest = pattern_sha256(size)
+        for i in range(count):
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(hashlib.sha256(r.body).hexdigest(), digest, "response %d" % i)
+        sender.join(10)
+        self.check_memory(base, sampler)
+
     def test_large_download_content_length(self):
         self._download("")
 
