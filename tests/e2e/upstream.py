@@ -17,6 +17,8 @@ misbehave on purpose. The mode is chosen by the request path:
                         and no body.
   /drip                 like /echo, but the response goes out one byte per write (?gap_us=200).
   /big-headers          like /echo, plus ?n=100 response headers X-Big-NNN of 400 bytes each.
+  /early-hints          sends an interim 103 (with a Link header) before the /echo response.
+  /overlong             Content-Length: 5 but writes "hello" plus garbage after it.
   /resp-headers         200 with hop-by-hop headers in the response (Connection naming X-Hop,
                         X-Hop, Keep-Alive, Upgrade, Proxy-Connection) plus X-End-To-End.
   /reset-mid-body       promises 100000 bytes, sends 1000, then resets the connection (RST).
@@ -329,6 +331,8 @@ class Upstream:
 
         if path == "/continue-aware":
             conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        elif path == "/early-hints":
+            conn.send(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
         elif (header(headers, "expect") or "").lower() == "100-continue":
             conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -351,6 +355,11 @@ class Upstream:
             return self._status(conn, method, int(path.split("/")[2]), query, keep, extra)
         if path == "/head-ok":
             return self._head_ok(conn, method, query, keep, extra)
+        if path == "/overlong":
+            # Content-Length: 5, then more bytes than promised in the same write.
+            conn.send(self._head(200, [("Content-Length", "5")] + extra, keep) +
+                      b"helloEXTRA BYTES THE SERVER SHOULD NOT HAVE SENT\r\n\r\n")
+            return keep
         if path == "/reset-mid-body":
             conn.send(self._head(200, [("Content-Length", "100000")] + extra, keep))
             conn.send(bytes(1000))
