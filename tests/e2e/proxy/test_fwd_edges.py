@@ -115,6 +115,24 @@ class WhatTheUpstreamSees(ProxyCase):
         r = self.get(target)
         self.assertEqual(r.json()["target"], target)
 
+    def test_header_bytes_case_order_and_duplicates_preserved(self):
+        c = self.raw()
+        c.send(b"GET /echo HTTP/1.1\r\nHost: h\r\nX-MiXeD-Case: 1\r\nX-Dup: first\r\n"
+               b"X-Latin: caf\xe9\r\nX-Dup: second\r\nX-Empty:\r\nX-Spaces:   padded   \r\n\r\n")
+        seen = c.read_response().json()["headers"]
+        ends = [[n, v] for n, v in seen if n.lower().startswith("x-")
+                and n.lower() not in ("x-request-id", "x-forwarded-for", "x-forwarded-proto")]
+        self.assertEqual(ends, [["X-MiXeD-Case", "1"], ["X-Dup", "first"], ["X-Latin", "caf\xe9"],
+                                ["X-Dup", "second"], ["X-Empty", ""], ["X-Spaces", "padded"]])
+
+    def test_options_asterisk_and_long_target(self):
+        r = self.get("*", method="OPTIONS")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["target"], "*")
+        target = "/echo?" + "k=" + "v" * 8000
+        r = self.get(target)
+        self.assertEqual(r.json()["target"], target)
+
     def test_absolute_form_target_sent_as_origin_form(self):
         r = self.get("http://service.example:8080/echo?abs=1", [("Host", "ignored.example")])
         self.assertEqual(r.status, 200)
@@ -198,6 +216,34 @@ class TruncatedUpstreamBodies(ProxyCase):
         c.request("GET", "/reset-mid-body")
         with self.assertRaises(EOFError):
             c.read_response()
+
+
+class ErrorsInAPipeline(ProxyCase):
+    def test_failed_request_between_pipelined_ones(self):
+        c = self.raw(timeout=5)
+        c.send(build_request("GET", "/echo?n=1") + build_request("GET", "/close-without-response")
+               + build_request("GET", "/echo?n=3"))
+        r1 = c.read_response()
+        self.assertEqual(r1.json()["target"], "/echo?n=1")
+        r2 = c.read_response()
+        self.assertEqual(r2.status, 502)
+        if "close" in (r2.header("connection") or "").lower():
+            self.assertEqual(c.read_until_eof(), b"")
+        else:
+            self.assertEqual(c.read_response().json()["target"], "/echo?n=3")
+
+    def test_http10_keep_alive_with_unframed_upstream_body(self):
+        for query in ("?chunked=1", "?close=1"):
+            with self.subTest(query=query):
+                c = RawClient(self.port, timeout=5)
+                c.request("GET", "/bytes/5000" + query, [("Connection", "keep-alive")],
+                          version="HTTP/1.0")
+                r = c.read_response()
+                self.assertEqual(hashlib.sha256(r.body).hexdigest(), pattern_sha256(5000))
+                if "keep-alive" in (r.header("connection") or "").lower():
+                    self.assertEqual(r.header("content-length"), "5000",
+                                     "keep-alive to an HTTP/1.0 client needs a length")
+                c.close()
 
 
 class ExpectEdges(ProxyCase):
