@@ -53,6 +53,23 @@ struct Head {
   std::optional<std::string_view> find(std::string_view name) const;
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names). Inline: it runs for every field.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]);
+    unsigned char y = static_cast<unsigned char>(b[i]);
+    if (x != y) {
+      x = (x >= 'A' && x <= 'Z') ? static_cast<unsigned char>(x | 0x20) : x;
+      y = (y >= 'A' && y <= 'Z') ? static_cast<unsigned char>(y | 0x20) : y;
+      if (x != y) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 }  // namespace pillion::http

@@ -7,6 +7,23 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
+// "000102...ff": two hex chars per byte value, so formatting is one copy per byte.
+struct HexPairs {
+  char pairs[512];
+  constexpr HexPairs() : pairs() {
+    for (int i = 0; i < 256; ++i) {
+      pairs[2 * i] = kHex[i >> 4];
+      pairs[2 * i + 1] = kHex[i & 0xF];
+    }
+  }
+};
+constexpr HexPairs kHexPairs;
+
+void put_hex_byte(uint8_t byte, char* out) {
+  out[0] = kHexPairs.pairs[2 * byte];
+  out[1] = kHexPairs.pairs[2 * byte + 1];
+}
+
 uint64_t rotl(uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
@@ -72,24 +89,22 @@ void IdGenerator::uuid_v4(char* out) {
     if (i == 4 || i == 6 || i == 8 || i == 10) {
       out[pos++] = '-';
     }
-    out[pos++] = kHex[bytes[i] >> 4];
-    out[pos++] = kHex[bytes[i] & 0xF];
+    put_hex_byte(bytes[i], out + pos);
+    pos += 2;
   }
 }
 
 void IdGenerator::hex(char* out, size_t bytes) {
-  bool non_zero = false;
+  uint64_t any = 0;
   for (size_t i = 0; i < bytes; i += 8) {
     uint64_t word = next();
+    any |= word;
     for (size_t j = 0; j < 8 && i + j < bytes; ++j) {
-      uint8_t b = static_cast<uint8_t>(word >> (8 * j));
-      non_zero |= b != 0;
-      out[2 * (i + j)] = kHex[b >> 4];
-      out[2 * (i + j) + 1] = kHex[b & 0xF];
+      put_hex_byte(static_cast<uint8_t>(word >> (8 * j)), out + 2 * (i + j));
     }
   }
-  if (!non_zero) {
-    out[2 * bytes - 1] = '1';
+  if (any == 0) {
+    out[2 * bytes - 1] = '1';  // all-zero ids are invalid in W3C trace context
   }
 }
 

@@ -31,6 +31,7 @@ class BeastParser final : public beast_http::basic_parser<kIsRequest> {
   uint64_t payload = 0;
   std::string* decoded = nullptr;
   const char* message_start = nullptr;  // where offset 0 is during the current put()
+  const char* input_end = nullptr;      // end of the bytes given to the current put()
   Span method, target, reason;
 
  private:
@@ -52,7 +53,16 @@ class BeastParser final : public beast_http::basic_parser<kIsRequest> {
     reason = span(reason_text);
     head_.version = version;
   }
-  void on_field_impl(beast_http::field, string_view name, string_view value, error_code&) override {
+  void on_field_impl(beast_http::field, string_view name, string_view value,
+                     error_code& ec) override {
+    // Beast unfolds obs-fold (a value continued on the next line) into a buffer of its own;
+    // RFC 9112 §5.2 lets a proxy reject such a message, and every view must point into the
+    // input. (Trailers are forwarded as raw bytes; their views are not kept.)
+    if (!in_trailers_ &&
+        (value.data() < message_start || value.data() + value.size() > input_end)) {
+      ec = beast_http::error::bad_value;
+      return;
+    }
     if (!in_trailers_) {
       fields_.push_back({span(name), span(value)});
     }
@@ -117,6 +127,7 @@ template <bool kIsRequest>
 ParseStatus MessageParser<kIsRequest>::parse_head(std::string_view buffer) {
   auto& parser = *impl_->parser;
   parser.message_start = buffer.data();
+  parser.input_end = buffer.data() + buffer.size();
   auto rest = buffer.substr(std::min(impl_->head_consumed, buffer.size()));
   boost::beast::error_code ec;
   impl_->head_consumed += parser.put(boost::asio::const_buffer(rest.data(), rest.size()), ec);

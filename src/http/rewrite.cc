@@ -54,17 +54,49 @@ bool starts_with_icase(std::string_view text, std::string_view prefix) {
 // Hop-by-hop for every message. Transfer-Encoding is handled by the caller (bodies are
 // forwarded with the framing they arrived in), Upgrade only survives on upgrade exchanges.
 bool is_hop_by_hop(std::string_view name, const ConnectionTokens& connection, bool upgrading) {
-  if (iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "te") ||
-      iequals(name, "trailer") || starts_with_icase(name, "proxy-")) {
+  switch (name.size()) {
+    case 2:
+      if (iequals(name, "te")) {
+        return true;
+      }
+      break;
+    case 7:
+      if (iequals(name, "trailer")) {
+        return true;
+      }
+      if (iequals(name, "upgrade")) {
+        return !upgrading;
+      }
+      break;
+    case 10:
+      if (iequals(name, "connection") || iequals(name, "keep-alive")) {
+        return true;
+      }
+      break;
+    case 14:
+      if (iequals(name, "content-length")) {
+        return false;  // framing: never named away by Connection
+      }
+      break;
+    case 17:
+      if (iequals(name, "transfer-encoding")) {
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
+  if (starts_with_icase(name, "proxy-")) {
     return true;
   }
-  if (iequals(name, "upgrade")) {
-    return !upgrading;
-  }
-  if (iequals(name, "transfer-encoding") || iequals(name, "content-length")) {
-    return false;  // framing: never named away by Connection
-  }
   return connection.names(name);
+}
+
+// A field kept as received: name, separator and value are contiguous in the input buffer.
+void append_raw_field(std::string& out, const Field& field) {
+  out.append(field.name.data(),
+             static_cast<size_t>(field.value.data() + field.value.size() - field.name.data()));
+  out.append("\r\n", 2);
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -126,7 +158,7 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
     } else if (iequals(field.name, "x-forwarded-proto")) {
       has_forwarded_proto = true;
     }
-    append_field(out, field.name, field.value);
+    append_raw_field(out, field);
   }
   if (!has_host) {
     append_field(out, "host",
@@ -154,7 +186,10 @@ void build_downstream_response(const Head& response, const DownstreamResponseCon
   ConnectionTokens connection(response);
   const bool upgrading = response.status == 101;
   out.append("HTTP/1.1 ");
-  fmt::format_to(std::back_inserter(out), "{} ", response.status);
+  char status[4] = {static_cast<char>('0' + response.status / 100 % 10),
+                    static_cast<char>('0' + response.status / 10 % 10),
+                    static_cast<char>('0' + response.status % 10), ' '};
+  out.append(status, 4);
   out.append(response.reason.empty() ? reason_phrase(response.status) : response.reason);
   out.append("\r\n");
   bool has_request_id = false;
@@ -165,7 +200,7 @@ void build_downstream_response(const Head& response, const DownstreamResponseCon
     if (iequals(field.name, "x-request-id")) {
       has_request_id = true;
     }
-    append_field(out, field.name, field.value);
+    append_raw_field(out, field);
   }
   if (!has_request_id && !context.request_id.empty()) {
     append_field(out, "x-request-id", context.request_id);

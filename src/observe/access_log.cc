@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 
@@ -26,11 +28,32 @@ void append_timestamp(std::chrono::system_clock::time_point time, std::string& o
     cached_second = seconds;
   }
   out.append(cached);
-  fmt::format_to(std::back_inserter(out), ".{:03}Z", (micros.count() / 1000) % 1000);
+  auto millis = static_cast<int>((micros.count() / 1000) % 1000);
+  char fraction[6] = {'.',
+                      static_cast<char>('0' + millis / 100),
+                      static_cast<char>('0' + millis / 10 % 10),
+                      static_cast<char>('0' + millis % 10),
+                      'Z',
+                      0};
+  out.append(fraction, 5);
+}
+
+inline bool any_needs_json_escape(std::string_view value) {
+  for (char c : value) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void append_json_string(std::string_view value, std::string& out) {
   out.push_back('"');
+  if (!any_needs_json_escape(value)) {
+    out.append(value);
+    out.push_back('"');
+    return;
+  }
   for (char c : value) {
     switch (c) {
       case '"':
@@ -60,9 +83,26 @@ void append_json_string(std::string_view value, std::string& out) {
 }
 
 // Text values never contain spaces or quotes unescaped: a line splits on spaces safely.
+inline bool needs_text_escape(char c) {
+  return c == ' ' || c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
+inline bool any_needs_text_escape(std::string_view value) {
+  for (char c : value) {
+    if (needs_text_escape(c)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void append_text_value(std::string_view value, std::string& out) {
   if (value.empty()) {
     out.push_back('-');
+    return;
+  }
+  if (!any_needs_text_escape(value)) {
+    out.append(value);
     return;
   }
   for (char c : value) {
@@ -76,6 +116,13 @@ void append_text_value(std::string_view value, std::string& out) {
 
 }  // namespace
 
+template <typename Integer>
+void append_number(Integer value, std::string& out) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, static_cast<size_t>(end - digits));
+}
+
 void format_text(const AccessLogEntry& e, std::string& out) {
   out.push_back('[');
   append_timestamp(e.start, out);
@@ -87,18 +134,29 @@ void format_text(const AccessLogEntry& e, std::string& out) {
   append_text_value(e.path, out);
   out.append(" protocol=");
   append_text_value(e.protocol, out);
-  fmt::format_to(std::back_inserter(out), " status={} flags=", e.status);
+  out.append(" status=");
+  append_number(e.status, out);
+  out.append(" flags=");
   append_flags(e.flags, out);
-  fmt::format_to(std::back_inserter(out), " bytes_in={} bytes={} latency_ms={} duration_us={}",
-                 e.bytes_received, e.bytes_sent, e.duration_us / 1000, e.duration_us);
+  out.append(" bytes_in=");
+  append_number(e.bytes_received, out);
+  out.append(" bytes=");
+  append_number(e.bytes_sent, out);
+  out.append(" latency_ms=");
+  append_number(e.duration_us / 1000, out);
+  out.append(" duration_us=");
+  append_number(e.duration_us, out);
   out.append(" upstream=");
   append_text_value(e.upstream_host, out);
+  out.append(" upstream_us=");
   if (e.upstream_us >= 0) {
-    fmt::format_to(std::back_inserter(out), " upstream_us={}", e.upstream_us);
+    append_number(e.upstream_us, out);
   } else {
-    out.append(" upstream_us=-");
+    out.push_back('-');
   }
-  fmt::format_to(std::back_inserter(out), " attempts={} client=", e.attempts);
+  out.append(" attempts=");
+  append_number(e.attempts, out);
+  out.append(" client=");
   append_text_value(e.client, out);
   out.append(" listener=");
   append_text_value(e.listener, out);

@@ -45,7 +45,9 @@ Worker::Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
                observe::AccessLogWriter* access_log)
     : index_(index),
       runtime_(std::move(runtime)),
-      context_(1),
+      // One thread runs this loop and owns its sockets: no reactor I/O locking needed; the
+      // scheduler stays locked because other threads post drain and stop.
+      context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       stats_(stats),
       access_log_(access_log, runtime_->config->access_log.format),
       pool_(idle_timeouts(*runtime_), stats),

@@ -59,6 +59,7 @@ TEST(RequestParser, RejectsSmugglingShapes) {
       "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
       "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
       std::string("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 33),
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n  b\r\n\r\n",  // obs-fold
       "GET /\x01 HTTP/1.1\r\n\r\n",
   };
   for (const auto& input : inputs) {
