@@ -3,7 +3,7 @@
 # send a few requests through the sidecar, then show the access log and the proxy's stats.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-pillion="$root/build/pillion"
+pillion="${PILLION_BIN:-$root/build/pillion}"
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 app_port=$(free_port)
