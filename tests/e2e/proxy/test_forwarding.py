@@ -197,14 +197,17 @@ class KeepAliveAndPool(ProxyCase):
         self.assertEqual(p.stdout.decode().split(), ["1", "0"])
 
     def test_many_requests_on_one_downstream_connection(self):
-        before = self.stats()["downstream_cx_total"]
         c = self.raw()
         for i in range(30):
             c.request("GET", "/echo?i=%d" % i)
             r = c.read_response()
             self.assertEqual(r.status, 200)
             self.assertEqual(r.json()["target"], "/echo?i=%d" % i)
-        self.assertEqual(self.stats()["downstream_cx_total"] - before, 1)
+        # All 30 came over one client connection (one client address:port in the log).
+        lines = [l for l in self.log_lines(at_least=30) if "/echo?i=" in l]
+        self.assertEqual(len(lines), 30)
+        self.assertEqual({log_field(l, "client") for l in lines},
+                         {"127.0.0.1:%d" % c.sock.getsockname()[1]})
 
     def test_upstream_connection_is_pooled_across_client_connections(self):
         conns = set()
@@ -237,7 +240,14 @@ class KeepAliveAndPool(ProxyCase):
         for i in range(3):
             r = self.get("/echo?after-idle=%d" % i)
             self.assertEqual(r.status, 200, r.body)
-        self.assertEqual(self.stats()["downstream_rq_5xx"], 0)
+        stats = self.stats()
+        self.assertEqual(stats["downstream_rq_5xx"], 0)
+        # The FIN was seen before reuse: no request was sent on the dead connection.
+        self.assertEqual(stats["upstream_rq_stale_retry"], 0)
+        self.assertEqual(len([q for q in self.up.requests if q["target"] == "/echo?after-idle=0"]),
+                         1)
+        line = [l for l in self.log_lines(at_least=4) if "after-idle=0" in l][0]
+        self.assertEqual(log_field(line, "attempts"), "1")
 
     def _stale_retry(self, rst):
         r = self.get("/stale-next?rst=%d" % rst)
