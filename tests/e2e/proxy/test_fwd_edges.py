@@ -483,6 +483,34 @@ class CancelledRequests(ProxyCase):
         self.assertEqual(c.read_response().json()["target"], "/echo?next")
 
 
+class AccessLogEscaping(ProxyCase):
+    def test_client_controlled_values_cannot_forge_text_fields(self):
+        r = self.get("/echo", [("X-Request-ID", "abc status=999 flags=XX")])
+        self.assertEqual(r.status, 200)
+        line = self.log_lines(at_least=1)[-1]
+        self.assertEqual(log_field(line, "status"), "200")
+        self.assertEqual(log_field(line, "flags"), "-")
+        self.assertEqual(line.count(" status="), 1, line)
+
+
+class JsonAccessLog(ProxyCase):
+    proxy_args = ("--access-log-format", "json")
+
+    def test_json_lines_with_awkward_values(self):
+        import json
+        target = '/echo?a="b"\\&c=%00'
+        r = self.get(target, [("X-Request-ID", 'quote"and\\backslash')])
+        self.assertEqual(r.status, 200)
+        doc = json.loads(self.log_lines(at_least=1)[-1])
+        self.assertEqual(doc["request_id"], 'quote"and\\backslash')
+        self.assertEqual(doc["path"], target)
+        self.assertEqual(doc["method"], "GET")
+        self.assertEqual(int(doc["status"]), 200)
+        self.assertEqual(doc["upstream"], "127.0.0.1:%d" % self.up.port)
+        self.assertEqual(int(doc["attempts"]), 1)
+        self.assertEqual(int(doc["bytes"]), len(r.body))
+
+
 class HeadWithoutFraming(ProxyCase):
     def test_head_response_without_length_is_not_reframed(self):
         c = self.raw()
