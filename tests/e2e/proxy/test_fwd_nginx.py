@@ -108,9 +108,6 @@ class ThroughNginx(ProxyCase):
         self.assertEqual(len(nginx_lines), total)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class NginxClosesIdleConnections(ProxyCase):
     """nginx closes idle keep-alive connections after 300 ms; requests arriving around that
@@ -136,3 +133,30 @@ class NginxClosesIdleConnections(ProxyCase):
         stats = self.stats()
         self.assertEqual(stats["downstream_rq_5xx"], 0)
         self.assertGreaterEqual(stats["upstream_cx_total"], 2, "nginx did close connections")
+
+
+class TwoWorkers(ProxyCase):
+    def setUp(self):
+        super(ProxyCase, self).setUp()
+        self.nginx_port = free_port()
+        start_nginx(self, self.nginx_port)
+        self.start_proxy("http://127.0.0.1:%d" % self.nginx_port, workers=2)
+
+    def test_wrk_through_two_workers(self):
+        p = subprocess.run(["wrk", "-t2", "-c16", "-d2s", "--timeout", "5s", self.url + "/"],
+                           capture_output=True, text=True, timeout=30)
+        result = parse_wrk(p.stdout)
+        self.assertGreater(result["requests"], 500, p.stdout)
+        self.assertEqual(result["non2xx"], 0, p.stdout)
+        self.assertFalse(result["socket_errors"], p.stdout)
+        stats = self.stats()
+        self.assertEqual(stats["downstream_rq_5xx"], 0)
+        self.assertLessEqual(stats["upstream_cx_total"], 32)
+        time.sleep(0.3)
+        lines = self.log_lines(at_least=result["requests"])
+        ids = [log_field(l, "request_id") for l in lines]
+        self.assertEqual(len(set(ids)), len(ids), "request ids unique across workers")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -201,7 +201,7 @@ class ProxyCase(ProcessTestCase):
         self.up = start_upstream(self)
         self.start_proxy(self.up.url)
 
-    def start_proxy(self, upstream_url=None, extra=(), config=None):
+    def start_proxy(self, upstream_url=None, extra=(), config=None, workers=1):
         self.port = free_port()
         self.admin_port = free_port()
         self.access_log = self.path("access-%d.log" % self.port)
@@ -214,7 +214,7 @@ class ProxyCase(ProcessTestCase):
             args = [PILLION, "proxy", "-c", path]
         else:
             args = [PILLION, "proxy", "--listen", "127.0.0.1:%d" % self.port,
-                    "--upstream", upstream_url, "--workers", "1",
+                    "--upstream", upstream_url, "--workers", str(workers),
                     "--admin", "127.0.0.1:%d" % self.admin_port,
                     "--access-log", self.access_log]
         args += list(self.proxy_args) + list(extra)
