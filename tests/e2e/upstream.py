@@ -17,6 +17,8 @@ misbehave on purpose. The mode is chosen by the request path:
                         and no body.
   /drip                 like /echo, but the response goes out one byte per write (?gap_us=200).
   /big-headers          like /echo, plus ?n=100 response headers X-Big-NNN of 400 bytes each.
+  /cl-and-te            a response with both Content-Length: 3 and a chunked 10-byte body.
+  /http10-response      an "HTTP/1.0 200" response without keep-alive (?cl=1: with a length).
   /early-hints          sends an interim 103 (with a Link header) before the /echo response.
   /overlong             Content-Length: 5 but writes "hello" plus garbage after it.
   /resp-headers         200 with hop-by-hop headers in the response (Connection naming X-Hop,
@@ -355,6 +357,22 @@ class Upstream:
             return self._status(conn, method, int(path.split("/")[2]), query, keep, extra)
         if path == "/head-ok":
             return self._head_ok(conn, method, query, keep, extra)
+        if path == "/cl-and-te":
+            conn.send(self._head(200, [("Content-Length", "3"), ("Transfer-Encoding", "chunked")]
+                                 + extra, keep) + b"a\r\n0123456789\r\n0\r\n\r\n")
+            return keep
+        if path == "/http10-response":
+            # An HTTP/1.0 origin: no keep-alive. With ?cl=1 the body has a Content-Length and the
+            # connection is left open, but a request reusing it is met with a close (like
+            # /stale-next); without, the body is close-delimited.
+            body = b"http/1.0 body\n"
+            if query.get("cl") == "1":
+                conn.send(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\nX-Upstream-Conn: %d\r\n\r\n"
+                          % (len(body), conn.id) + body)
+                conn.close_next = "fin"
+                return True
+            conn.send(b"HTTP/1.0 200 OK\r\nX-Upstream-Conn: %d\r\n\r\n" % conn.id + body)
+            return False
         if path == "/overlong":
             # Content-Length: 5, then more bytes than promised in the same write.
             conn.send(self._head(200, [("Content-Length", "5")] + extra, keep) +

@@ -260,6 +260,17 @@ class ExpectEdges(ProxyCase):
         self.assertEqual(r.interim, [], "HTTP/1.0 clients must not get a 100 (RFC 9110 10.1.1)")
         self.assertEqual(r.json()["body_length"], 10)
 
+    def test_pipelined_expect_requests(self):
+        c = self.raw()
+        c.send(build_request("POST", "/echo?e=1", [("Expect", "100-continue")], b"one") +
+               build_request("POST", "/echo?e=2", [("Expect", "100-continue")], b"two!") +
+               build_request("GET", "/echo?e=3"))
+        for target, length in (("/echo?e=1", 3), ("/echo?e=2", 4), ("/echo?e=3", 0)):
+            r = c.read_response()
+            self.assertEqual(r.json()["target"], target)
+            self.assertEqual(r.json()["body_length"], length)
+        self.assertEqual(c.pending(), b"")
+
     def test_expect_with_body_sent_immediately(self):
         c = self.raw()
         c.send(build_request("POST", "/echo", [("Expect", "100-continue")], b"abcdef"))
@@ -509,6 +520,37 @@ class JsonAccessLog(ProxyCase):
         self.assertEqual(doc["upstream"], "127.0.0.1:%d" % self.up.port)
         self.assertEqual(int(doc["attempts"]), 1)
         self.assertEqual(int(doc["bytes"]), len(r.body))
+
+
+class UpstreamFraming(ProxyCase):
+    def test_content_length_and_chunked_response_uses_chunked(self):
+        c = self.raw()
+        c.request("GET", "/cl-and-te")
+        r = c.read_response()
+        if r.status == 502:
+            pass  # rejecting the ambiguous response is fine too
+        else:
+            self.assertEqual(r.body, b"0123456789")
+            self.assertFalse(r.header("content-length") and r.header("transfer-encoding"),
+                             r.headers)
+        c.request("GET", "/echo?next")
+        self.assertEqual(c.read_response().json()["target"], "/echo?next")
+
+    def test_http10_upstream_close_delimited(self):
+        c = self.raw()
+        c.request("GET", "/http10-response")
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"http/1.0 body\n"))
+        c.request("GET", "/echo?next")
+        self.assertEqual(c.read_response().json()["target"], "/echo?next")
+
+    def test_http10_upstream_connection_is_not_pooled(self):
+        r = self.get("/http10-response?cl=1")
+        self.assertEqual((r.status, r.body), (200, b"http/1.0 body\n"))
+        r = self.get("/echo?after-http10")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.stats()["upstream_rq_stale_retry"], 0,
+                         "an HTTP/1.0 response without keep-alive ends the connection")
 
 
 class HeadWithoutFraming(ProxyCase):
