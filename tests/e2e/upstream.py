@@ -31,6 +31,7 @@ misbehave on purpose. The mode is chosen by the request path:
   /stale-next           answers like /echo, then the NEXT request arriving on this connection is
                         met with a close (FIN, or RST with ?rst=1) and no response: exactly what
                         a proxy sees when it reuses a pooled connection the server just closed.
+                        ?partial=1: "HTTP/1.1 20" is written before the close instead.
   /ws                   answers an Upgrade request with 101 (plus ?greet=TEXT sent in the same
                         write as the head) and then echoes every byte until EOF (?bye=1: closes
                         right after the 101 and greeting instead); 426 otherwise.
@@ -323,6 +324,8 @@ class Upstream:
             how, conn.close_next = conn.close_next, None
             if how == "rst":
                 conn.reset()
+            elif how == "partial":
+                conn.send(b"HTTP/1.1 20")
             return False
 
         if path == "/close-without-response":
@@ -420,7 +423,8 @@ class Upstream:
                 pass
             return False
         if path == "/stale-next":
-            conn.close_next = "rst" if query.get("rst") == "1" else "fin"
+            conn.close_next = ("rst" if query.get("rst") == "1" else
+                               "partial" if query.get("partial") == "1" else "fin")
         return keep
 
     @staticmethod

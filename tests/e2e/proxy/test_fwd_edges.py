@@ -301,6 +301,14 @@ class RetrySafety(ProxyCase):
         self.assertEqual(r.status, 502)
         self.assertEqual(len(sent), 1)
 
+    def test_not_retried_after_a_response_byte(self):
+        self.assertEqual(self.get("/stale-next?partial=1").status, 200)
+        r = self.get("/echo?partial")
+        self.assertEqual(r.status, 502)
+        sent = [q for q in self.up.requests if q["target"] == "/echo?partial"]
+        self.assertEqual(len(sent), 1, "a response had begun: no retry")
+        self.assertEqual(self.stats()["upstream_rq_stale_retry"], 0)
+
     def test_get_on_fresh_connection_that_fails_is_not_retried(self):
         r = self.get("/close-without-response")
         self.assertEqual(r.status, 502)
