@@ -561,6 +561,41 @@ class UpstreamFraming(ProxyCase):
                          "an HTTP/1.0 response without keep-alive ends the connection")
 
 
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(have_ipv6_loopback(), "no ::1")
+class Ipv6Client(ProxyCase):
+    def test_ipv6_client_address_in_forwarded_for_and_log(self):
+        import json
+        import subprocess
+        from harness import PILLION, free_port, wait_port
+        port = free_port("::1")
+        log = self.path("v6.log")
+        proc = self.start([PILLION, "proxy", "--listen", "[::1]:%d" % port,
+                           "--upstream", self.up.url, "--workers", "1",
+                           "--admin", "127.0.0.1:%d" % free_port(), "--access-log", log])
+        wait_port(port, host="::1", proc=proc)
+        out = subprocess.run(["curl", "-sSg", "http://[::1]:%d/echo" % port],
+                             capture_output=True, timeout=20).stdout
+        seen = json.loads(out)["headers"]
+        self.assertEqual(header_all(seen, "x-forwarded-for"), ["::1"])
+        self.assertEqual(header(seen, "host"), "[::1]:%d" % port)
+        deadline = time.monotonic() + 3
+        text = ""
+        while "client=" not in text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with open(log) as f:
+                text = f.read()
+        self.assertIn("client=[::1]:", text)
+
+
 class HeadWithoutFraming(ProxyCase):
     def test_head_response_without_length_is_not_reframed(self):
         c = self.raw()
