@@ -12,6 +12,10 @@
 #include "http/rewrite.h"
 #include "proxy/router.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace pillion::proxy {
 
 namespace asio = boost::asio;
@@ -53,7 +57,8 @@ Session::Session(Worker& worker, tcp::socket socket, const ListenerRuntime& list
       in_(buffer_size_for(config_.limits.max_request_header_bytes)),
       upstream_in_(buffer_size_for(config_.limits.max_response_header_bytes)),
       request_parser_(parser_limit(config_.limits.max_request_header_bytes)),
-      response_parser_(parser_limit(config_.limits.max_response_header_bytes)) {
+      response_parser_(parser_limit(config_.limits.max_response_header_bytes)),
+      self_(std::make_shared<Session*>(this)) {
   worker_.link(*this);
   worker_.stats().downstream_cx_total.add();
   worker_.stats().downstream_cx_active.add();
@@ -72,7 +77,45 @@ Session::Session(Worker& worker, tcp::socket socket, const ListenerRuntime& list
 }
 
 Session::~Session() {
+  *self_ = nullptr;
   worker_.stats().downstream_cx_active.sub();
+}
+
+// Notices a client that hangs up while its request waits on the upstream, so the upstream
+// request is cancelled (flag DC) instead of running to its timeout. A pipelined request that
+// arrives meanwhile just stays in the socket until this response is done.
+void Session::watch_client() {
+  watching_client_ = true;
+  if (client_wait_pending_ || !in_.empty()) {
+    return;
+  }
+  client_wait_pending_ = true;
+  socket_.async_wait(tcp::socket::wait_read, [self = self_](const boost::system::error_code& ec) {
+    Session* session = *self;
+    if (session == nullptr) {
+      return;
+    }
+    session->client_wait_pending_ = false;
+    if (!ec) {
+      session->on_client_readable();
+    }
+  });
+}
+
+void Session::on_client_readable() {
+  if (!watching_client_ || upstream_ == nullptr) {
+    return;
+  }
+  char byte;
+  ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+    return;  // a pipelined request waits its turn; or a spurious wakeup
+  }
+  client_gone_ = true;
+  exchange_.flags |= flag_bit(Flag::kDownstreamDisconnect);
+  exchange_.close_after = true;
+  boost::system::error_code ignored;
+  upstream_->cancel(ignored);
 }
 
 void Session::arm(Phase phase, core::Duration timeout) {
@@ -191,6 +234,7 @@ void Session::reset_exchange() {
   e.abort_upstream_for_body = false;
   e.upstream_reusable = false;
   e.logged = false;
+  client_gone_ = false;
 }
 
 awaitable<bool> Session::read_request_head() {
@@ -453,7 +497,9 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
       co_await send_local_reply(502, detail, Flag::kUpstreamReset);
     }
   } else if (exchange_.body == http::BodyKind::kNone) {
+    watch_client();
     outcome = co_await relay_response(upstream, reused);
+    watching_client_ = false;
   } else {
     outcome = co_await (pump_request_body(upstream) && relay_and_stop_pump(upstream, reused));
   }
@@ -588,6 +634,9 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
     auto [ec, n] = co_await upstream.async_read_some(
         asio::buffer(upstream_in_.write_pointer(), upstream_in_.write_space()), kUse);
     if (ec) {
+      if (client_gone_) {
+        co_return Outcome::kFailed;  // nobody to answer; the upstream request is abandoned
+      }
       if (exchange_.abort_upstream_for_body) {
         if (exchange_.flags & flag_bit(Flag::kBodyTooLarge)) {
           co_await send_local_reply(413, "request body over the configured limit",

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -75,6 +76,8 @@ class Session : public SessionHook {
                                                 observe::Flag flag);
   boost::asio::awaitable<bool> write_downstream(std::string_view bytes);
 
+  void watch_client();
+  void on_client_readable();
   void arm(Phase phase, core::Duration timeout);
   void refresh_stream_deadline();
   void disarm();
@@ -104,6 +107,12 @@ class Session : public SessionHook {
   bool response_head_pending_ = false;
   bool linger_ = false;   // drain unread client bytes before closing (after an error reply)
   bool aborted_ = false;  // the worker is shutting down
+  // Client-abort detection while the request has no body to read: one readiness wait stays
+  // pending on the client socket; it is checked only when it fires.
+  bool watching_client_ = false;
+  bool client_wait_pending_ = false;
+  bool client_gone_ = false;
+  std::shared_ptr<Session*> self_;  // lets a late completion see that the session is gone
 
   // The request in flight.
   struct Exchange {
