@@ -41,6 +41,7 @@ struct LogsFlags {
   std::string rotate_wait;
   std::string dead_letter;
   size_t max_line_bytes = 0;
+  size_t batch_max_records = 0;
   bool gzip = false;
   bool exit_at_eof = false;
   std::string log_level = "info";
@@ -103,6 +104,9 @@ logs::Config build_config(const LogsFlags& f) {
   if (!f.index.empty()) {
     c.output.index = f.index;
   }
+  if (f.batch_max_records != 0) {
+    c.output.batch_max_records = f.batch_max_records;
+  }
   if (f.gzip) {
     c.output.gzip = true;
   }
@@ -157,6 +161,7 @@ Command add_logs_command(CLI::App& app) {
   cmd->add_option("--url", flags->url, "Elasticsearch/OpenSearch base URL");
   cmd->add_option("--index", flags->index, "index name (default logs)");
   cmd->add_flag("--gzip", flags->gzip, "gzip the _bulk requests");
+  cmd->add_option("--batch-max-records", flags->batch_max_records, "records per batch (10000)");
   cmd->add_option("--dead-letter", flags->dead_letter, "file for records the sink refuses");
   cmd->add_option("--checkpoint", flags->checkpoint, "file holding acknowledged offsets");
   cmd->add_option("--checkpoint-interval", flags->checkpoint_interval, "fsync period (1s)");

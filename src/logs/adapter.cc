@@ -122,6 +122,7 @@ int run_adapter(const Config& config, const std::atomic<bool>& stop) {
       metrics.records_shipped += batch.entries.size();
       metrics.bytes_shipped += batch.docs.size();
       batch.clear();
+      now = Clock::now();  // delivery may have taken long: checkpoint promptly if due
     }
     tailer.close_finished(now);
     metrics.lag_bytes = tailer.lag_bytes();

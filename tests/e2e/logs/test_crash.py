@@ -26,13 +26,15 @@ class CrashTest(LogsCase):
 
     def test_kill_9_while_writing_and_restart(self):
         total = scaled(20000)
-        writer = Writer(self.log, total, rate=10000)
-        args = self.adapter_args([self.log], self.sink.url)
+        writer = Writer(self.log, total, rate=scaled(10000))
+        # Small batches: a kill loses at most one unacknowledged batch plus one checkpoint
+        # interval of acknowledged records, which are then sent again under the same ids.
+        args = self.adapter_args([self.log], self.sink.url, ["--batch-max-records", "500"])
         proc = self.start_adapter(args)
         writer.start()
         for _ in range(3):
             # Kill at a random point of its work: mid-batch, mid-checkpoint interval.
-            target = self.sink.count() + total // 8
+            target = min(self.sink.count() + total // 8, total)
             self.wait_for(lambda: self.sink.count() >= target, 30, "progress before the kill")
             self.kill(proc)
             time.sleep(0.2)

@@ -19,7 +19,7 @@ class RotationTest(LogsCase):
 
     def test_rename_and_create(self):
         total = scaled(6000)
-        writer = Writer(self.log, total, rate=3000)
+        writer = Writer(self.log, total, rate=scaled(3000))
         self.start_adapter(self.adapter_args([self.path("*.log")], self.sink.url))
         writer.start()
         rotations = 0
@@ -39,7 +39,7 @@ class RotationTest(LogsCase):
 
     def test_copytruncate(self):
         total = scaled(6000)
-        writer = Writer(self.log, total, rate=3000)
+        writer = Writer(self.log, total, rate=scaled(3000))
         self.start_adapter(self.adapter_args([self.path("*.log")], self.sink.url))
         writer.start()
         rotations = 0

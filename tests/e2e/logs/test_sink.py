@@ -25,7 +25,7 @@ class SinkTest(LogsCase):
 
     def test_sink_down_then_back(self):
         total = scaled(8000)
-        writer = Writer(self.log, total, rate=4000)
+        writer = Writer(self.log, total, rate=scaled(4000))
         self.start_adapter(self.adapter_args([self.log], self.sink.url, ["--gzip"]))
         writer.start()
         self.wait_for(lambda: self.sink.count() >= total // 8, 30, "first records")
@@ -52,7 +52,7 @@ class SinkTest(LogsCase):
         total = scaled(5000)
         # Every third document is answered 429 on its first attempt.
         self.sink.retry_first = lambda _id: zlib.crc32(_id.encode()) % 3 == 0
-        writer = Writer(self.log, total, rate=5000)
+        writer = Writer(self.log, total, rate=scaled(5000))
         self.start_adapter(self.adapter_args([self.log], self.sink.url))
         writer.start()
         writer.join()
