@@ -14,6 +14,7 @@ Run as a program, it serves on 127.0.0.1:PORT; what it does is chosen by the req
     /big?size=N            200 with an N-byte body, written as fast as the peer takes it
     /slow-body?ms=N        200 head at once, then 10 body bytes every N ms, 5 times
     /echo-head             200 with the request head exactly as received as the body
+    /big-head?size=N       200 whose head carries an N-byte header
 
     python3 misbehaving.py PORT
 """
@@ -149,6 +150,11 @@ class _Handler(socketserver.BaseRequestHandler):
             for _ in range(5):
                 time.sleep(ms / 1000.0)
                 conn.sendall(b"s" * 10)
+            return True
+        if path == "/big-head":
+            size = int(query.get("size", "100000"))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * size +
+                         b"\r\nContent-Length: 3\r\n\r\nok\n")
             return True
         if path == "/echo-head":
             body = self.raw_head + b"\r\n\r\n"

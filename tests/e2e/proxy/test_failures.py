@@ -7,8 +7,8 @@ import socket
 import time
 import unittest
 
-from misbehaving import (ProxyCase, closed_port, connect, curl, get, is_closed, read_response,
-                         request, start_proxy, start_upstream)
+from misbehaving import (ProxyCase, closed_port, connect, curl, get, is_closed, parse_log_line,
+                         read_response, request, start_proxy, start_upstream)
 
 DEAD_ROUTE = "- { match: { path_prefix: /dead }, cluster: dead }\n"
 DEAD_CLUSTER_TEMPLATE = "- { name: dead, endpoints: [ \"127.0.0.1:%d\" ], connect_timeout: 1s }\n"
@@ -133,6 +133,56 @@ class UpstreamFailures(ProxyCase):
         resp = get(self.proxy.port, "/delay?ms=200")
         self.assertEqual(resp.status, 200)
 
+    def test_oversized_upstream_response_head_is_502_upe(self):
+        resp = get(self.proxy.port, "/big-head?size=100000")  # over the 60 KiB default
+        self.assertLocalReply(self.proxy, resp, 502, "UPE", ["upstream", "response head"])
+        self.assertEqual(get(self.proxy.port, "/big-head?size=1000").status, 200)
+
+    def test_connect_timeout_is_502_uf(self):
+        # A listener whose accept queue is full drops SYNs: the connect hangs until
+        # connect_timeout (300 ms here).
+        hole = socket.socket()
+        self.addCleanup(hole.close)
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(0)
+        for _ in range(3):
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.setblocking(False)
+            try:
+                filler.connect(hole.getsockname())
+            except BlockingIOError:
+                pass
+        time.sleep(0.1)
+        proxy = start_proxy(
+            self, self.upstream, name="hole",
+            extra_routes="- { match: { path_prefix: /hole }, cluster: hole }\n",
+            extra_clusters="- { name: hole, endpoints: [ \"127.0.0.1:%d\" ], "
+                           "connect_timeout: 300ms }\n" % hole.getsockname()[1])
+        start = time.monotonic()
+        resp = get(proxy.port, "/hole")
+        elapsed = time.monotonic() - start
+        self.assertLocalReply(proxy, resp, 502, "UF", ["connect timeout"])
+        self.assertGreaterEqual(elapsed, 0.25)
+        self.assertLess(elapsed, 1.5)
+        self.assertServes(proxy)
+
+    @unittest.skip("BUG: a client that disconnects while the proxy awaits the upstream response "
+                   "is not noticed: the upstream request is not cancelled and the request stays "
+                   "active until the upstream answers (GET /delay?ms=3000, close after 0.3 s: "
+                   "downstream_rq_active stays 1 for 3 s, then logged 200 flags=- instead of DC)")
+    def test_client_going_away_cancels_the_upstream_request(self):
+        sock = connect(self.proxy.port)
+        sock.sendall(b"GET /delay?ms=3000 HTTP/1.1\r\nHost: svc\r\n\r\n")
+        self.proxy.wait_stat("downstream_rq_active", lambda v: v == 1)
+        sock.close()
+        self.proxy.wait_stat("downstream_rq_active", lambda v: v == 0, timeout=1.0)
+        self.proxy.wait_stat("upstream_cx_active", lambda v: v == 0, timeout=1.0)
+        entries = [e for e in map(parse_log_line, self.proxy.log_lines())
+                   if e.get("path") == "/delay?ms=3000"]
+        self.assertEqual(len(entries), 1)
+        self.assertIn("DC", entries[0]["flags"].split(","))
+
     def test_error_reply_reuses_the_client_request_id(self):
         resp = get(self.proxy.port, "/dead", extra="X-Request-ID: my-id-42\r\n")
         rid, _ = self.assertLocalReply(self.proxy, resp, 502, "UF", ["upstream"])
@@ -243,6 +293,14 @@ class DownstreamFailures(ProxyCase):
             self.assertTrue(is_closed(sock))
         self.assertGreaterEqual(self.proxy.stats()["response_flag_BL"], 1)
         self.assertServes(self.proxy)
+
+    def test_expect_continue_over_limit_is_413_without_100(self):
+        with connect(self.proxy.port) as sock:
+            sock.sendall(b"POST /ok HTTP/1.1\r\nHost: svc\r\nContent-Length: 5000\r\n"
+                         b"Expect: 100-continue\r\n\r\n")
+            resp = read_response(sock)
+            self.assertLocalReply(self.proxy, resp, 413, "BL", ["limit"])
+            self.assertTrue(is_closed(sock))
 
     def test_content_length_at_limit_is_served(self):
         body = b"z" * 1000
