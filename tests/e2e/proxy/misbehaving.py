@@ -15,6 +15,8 @@ Run as a program, it serves on 127.0.0.1:PORT; what it does is chosen by the req
     /slow-body?ms=N        200 head at once, then 10 body bytes every N ms, 5 times
     /echo-head             200 with the request head exactly as received as the body
     /big-head?size=N       200 whose head carries an N-byte header
+    /ok-then-close?ms=N    like /ok (keep-alive, no Connection: close), then closes the
+                           connection N ms later (a keep-alive race the pool must survive)
 
     python3 misbehaving.py PORT
 """
@@ -151,6 +153,14 @@ class _Handler(socketserver.BaseRequestHandler):
                 time.sleep(ms / 1000.0)
                 conn.sendall(b"s" * 10)
             return True
+        if path == "/ok-then-close":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            time.sleep(int(query.get("ms", "100")) / 1000.0)
+            if query.get("rst"):
+                _reset(conn)
+            else:
+                conn.close()
+            return False
         if path == "/big-head":
             size = int(query.get("size", "100000"))
             conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"h" * size +
