@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace pillion::logs {
 namespace {
@@ -144,6 +145,28 @@ TEST_F(TailerTest, RenamedFileIsDrainedAndClosed) {
   EXPECT_EQ(records, (V{"late", "new"}));
   t.close_finished(Clock::now());
   EXPECT_EQ(t.open_files(), 1u);
+}
+
+TEST_F(TailerTest, ReadFromEndSkipsWhatIsThereAtTheFirstStartOnly) {
+  input_.read_from_end = true;
+  append("a.log", "old\n");
+  Tailer t(input_, parser_, metrics_);
+  EXPECT_EQ(step(t), V{});
+  append("a.log", "new\n");
+  append("b.log", "later file\n");  // found after the first scan: read from its start
+  auto records = step(t);
+  std::sort(records.begin(), records.end());
+  EXPECT_EQ(records, (V{"later file", "new"}));
+}
+
+TEST_F(TailerTest, MultilineRecordAtEndOfFileWaitsForTheTimeout) {
+  parser_.multiline = Multiline::kIndent;
+  parser_.multiline_timeout = Millis(200);
+  Tailer t(input_, parser_, metrics_);
+  append("a.log", "first\n  more\n");
+  EXPECT_EQ(step(t), V{});  // more continuation lines may come
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_EQ(step(t), V{"first\n  more"});
 }
 
 }  // namespace
