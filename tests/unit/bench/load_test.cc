@@ -142,5 +142,31 @@ TEST(RunLoad, RefusedPortCountsConnectErrors) {
   EXPECT_EQ(result.sent, 0u);
 }
 
+TEST(RunLoad, SilentServerCountsTimeoutsAndEnds) {
+  // Listening but never accepting: the kernel completes handshakes, nobody ever answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len);
+  ::listen(fd, 64);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  LoadOptions options;
+  options.rate = 50;
+  options.connections = 5;
+  options.duration = milliseconds(400);
+  options.timeout = milliseconds(100);
+  auto started = std::chrono::steady_clock::now();
+  auto result =
+      run_load(*parse_target("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port))), options);
+  ::close(fd);
+  EXPECT_EQ(result.scheduled, 20u);
+  EXPECT_EQ(result.errors.timeout, 20u);
+  EXPECT_EQ(result.completed, 0u);
+  // Bounded by duration + timeout, not by the number of queued requests.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+}
+
 }  // namespace
 }  // namespace pillion::bench
