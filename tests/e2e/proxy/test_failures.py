@@ -244,6 +244,20 @@ class DownstreamFailures(ProxyCase):
         self.assertGreaterEqual(self.proxy.stats()["response_flag_DPE"], 1)
         self.assertServes(self.proxy)
 
+    def test_no_route_is_404_nr_with_connection_close(self):
+        # The keep-alive case is broken (see the skipped tests); with Connection: close the
+        # reply itself is checked.
+        with connect(self.proxy.port) as sock:
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n")
+            resp = read_response(sock)
+            rid, entry = self.assertLocalReply(self.proxy, resp, 404, "NR", ["route"])
+            self.assertIn("elsewhere.example", resp.body.decode())
+            self.assertEqual(entry["upstream"], "-")
+            self.assertEqual(entry["attempts"], "0")
+            self.assertTrue(is_closed(sock))
+        self.assertGreaterEqual(self.proxy.stats()["response_flag_NR"], 1)
+        self.assertServes(self.proxy)
+
     @unittest.skip("BUG: same as test_no_route_is_404_nr: endless 404s after one unrouted request")
     def test_no_route_answers_once_per_request(self):
         # One 404 request on a connection the client keeps open gets exactly one response.

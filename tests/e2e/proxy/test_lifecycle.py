@@ -3,7 +3,6 @@ connections are refused, /ready says DRAINING, exit 0 within timeouts.drain), a 
 outlasts the drain is cut and the process still exits 0 after about the drain time; a second
 proxy on a taken port fails at startup saying so; a bad config exits non-zero before binding."""
 
-import os
 import signal
 import socket
 import subprocess
