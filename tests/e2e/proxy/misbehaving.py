@@ -15,6 +15,8 @@ Run as a program, it serves on 127.0.0.1:PORT; what it does is chosen by the req
     /slow-body?ms=N        200 head at once, then 10 body bytes every N ms, 5 times
     /echo-head             200 with the request head exactly as received as the body
     /big-head?size=N       200 whose head carries an N-byte header
+    /overlong              200 with Content-Length: 3 followed by a second, unrequested response
+                           on the same connection (response-queue poisoning)
     /ok-then-close?ms=N    like /ok (keep-alive, no Connection: close), then closes the
                            connection N ms later (a keep-alive race the pool must survive)
 
@@ -152,6 +154,10 @@ class _Handler(socketserver.BaseRequestHandler):
             for _ in range(5):
                 time.sleep(ms / 1000.0)
                 conn.sendall(b"s" * 10)
+            return True
+        if path == "/overlong":
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nX-Poison: 1\r\n\r\npoisoned\n")
             return True
         if path == "/ok-then-close":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")

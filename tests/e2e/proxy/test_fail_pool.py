@@ -75,6 +75,18 @@ class PoolRaces(ProxyCase):
         entry = self.proxy.log_entry(resp.header("x-request-id"))
         self.assertIn(entry["attempts"], ("1", "2"))
 
+    def test_unrequested_upstream_bytes_never_answer_the_next_request(self):
+        # The upstream sends a second, unrequested response after the first: a pooled connection
+        # with leftover bytes must not be reused, or the next client gets "poisoned".
+        resp = get(self.proxy.port, "/overlong")
+        self.assertEqual((resp.status, resp.body), (200, b"ok\n"))
+        time.sleep(0.2)
+        for _ in range(3):
+            resp = get(self.proxy.port, "/ok")
+            self.assertEqual(resp.body, b"ok\n")
+            self.assertIsNone(resp.header("x-poison"))
+            self.assertEqual(resp.header("x-seen-request-id"), resp.header("x-request-id"))
+
     def test_pool_disabled_never_reuses(self):
         proxy = start_proxy(self, self.upstream, name="nopool", pool={"max_idle": 0})
         for _ in range(3):
