@@ -17,6 +17,8 @@ Run as a program, it serves on 127.0.0.1:PORT; what it does is chosen by the req
     /big-head?size=N       200 whose head carries an N-byte header
     /overlong              200 with Content-Length: 3 followed by a second, unrequested response
                            on the same connection (response-queue poisoning)
+    /raw?hex=H[&close=1]   sends the bytes bytes.fromhex(H) as the whole response (then closes
+                           with close=1)
     /ok-then-close?ms=N    like /ok (keep-alive, no Connection: close), then closes the
                            connection N ms later (a keep-alive race the pool must survive)
 
@@ -154,6 +156,12 @@ class _Handler(socketserver.BaseRequestHandler):
             for _ in range(5):
                 time.sleep(ms / 1000.0)
                 conn.sendall(b"s" * 10)
+            return True
+        if path == "/raw":
+            conn.sendall(bytes.fromhex(query.get("hex", "")))
+            if query.get("close"):
+                conn.close()
+                return False
             return True
         if path == "/overlong":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
