@@ -190,7 +190,12 @@ class SlowClients(ProxyCase):
             self.assertEqual(resp.header("x-body-bytes"), "5")
 
     def test_request_in_flight_longer_than_idle_is_not_cut(self):
-        with connect(self.proxy.port) as sock:
+        # idle guards the time between requests only (stream_idle, which also covers the wait
+        # for the response head, is longer here).
+        proxy = start_proxy(self, self.upstream, name="idle-only",
+                            timeouts={"request_headers": "1s", "idle": "1s",
+                                      "stream_idle": "10s"})
+        with connect(proxy.port) as sock:
             sock.sendall(b"GET /delay?ms=2000 HTTP/1.1\r\nHost: svc\r\n\r\n")
             resp = read_response(sock, timeout=5)
             self.assertEqual(resp.status, 200)

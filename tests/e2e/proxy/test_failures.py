@@ -210,8 +210,13 @@ class UpstreamFailures(ProxyCase):
         sock.close()
         self.proxy.wait_stat("downstream_rq_active", lambda v: v == 0, timeout=1.0)
         self.proxy.wait_stat("upstream_cx_active", lambda v: v == 0, timeout=1.0)
-        entries = [e for e in map(parse_log_line, self.proxy.log_lines())
-                   if e.get("path") == "/delay?ms=3000"]
+        deadline = time.monotonic() + 2  # the access log is flushed in batches
+        while True:
+            entries = [e for e in map(parse_log_line, self.proxy.log_lines())
+                       if e.get("path") == "/delay?ms=3000"]
+            if entries or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(len(entries), 1)
         self.assertIn("DC", entries[0]["flags"].split(","))
 
