@@ -113,7 +113,8 @@ Command add_proxy_command(CLI::App& app) {
   sub->add_option("--access-log", flags->access_log, "Access log path, or 'off'");
   sub->add_option("--access-log-format", flags->access_log_format, "text or json");
   sub->add_option("--admin", flags->admin, "Admin API address (default 127.0.0.1:9901)");
-  sub->add_option("--log-level", flags->log_level, "trace|debug|info|warn|error|off")
+  sub->add_option("--log-level", flags->log_level, "Diagnostic log level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   return {"proxy", [flags] { return run_proxy(*flags); }};
 }

@@ -72,4 +72,21 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// A Host header value: reg-name, IPv4 or [IPv6] with an optional port (RFC 3986 §3.2.2).
+inline bool valid_host(std::string_view host) {
+  if (host.empty()) {
+    return true;  // allowed for targets without an authority
+  }
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']' ||
+              c == '%' || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
+              c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace pillion::http

@@ -263,6 +263,12 @@ bool Tailer::check_truncation(Handle& h) {
   return truncated;
 }
 
+bool Tailer::still_same_content(Handle& h, size_t n) {
+  uint64_t fp = 0;
+  return fresh_size(h.fd, h.size) && h.size >= h.read_offset + n &&
+         file_fingerprint(h.fd, fp) && fp == h.fingerprint;
+}
+
 void Tailer::start_over(Handle& h) {
   ++h.generation;
   h.read_offset = h.emitted_end = h.committed = 0;
@@ -415,6 +421,11 @@ size_t Tailer::poll_handle(Handle& h, Clock::time_point now, RecordSink& sink, b
       break;
     }
     const auto n = static_cast<size_t>(got);
+    if (!h.draining && !still_same_content(h, n)) {
+      // Truncated between the check and the read: these bytes may be new content at an old
+      // offset. Drop them; the next poll sees the truncation and drains the copy instead.
+      break;
+    }
     size_t p = 0;
     if (h.skipping) {
       const auto* nl = static_cast<const char*>(std::memchr(buf, '\n', n));

@@ -76,6 +76,8 @@ class Tailer {
                  Clock::time_point now);
   size_t poll_handle(Handle& h, Clock::time_point now, RecordSink& sink, bool final);
   bool check_truncation(Handle& h);
+  // After reading n bytes at read_offset: the file still holds the content they came from.
+  bool still_same_content(Handle& h, size_t n);
   void start_over(Handle& h);
   bool emit(Handle& h, std::string_view text, uint64_t start, uint64_t end, bool truncated,
             RecordSink& sink);

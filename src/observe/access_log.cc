@@ -40,13 +40,37 @@ void append_timestamp(std::chrono::system_clock::time_point time, std::string& o
 
 inline bool any_needs_json_escape(std::string_view value) {
   for (char c : value) {
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\' || byte < 0x20 || byte >= 0x80) {
       return true;
     }
   }
   return false;
 }
 
+// Length of the valid UTF-8 sequence starting at `text[0]`, or 0 when it is not one.
+size_t utf8_sequence_length(std::string_view text) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(0);
+  size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
+  if (length == 0 || length > text.size() || lead >= 0xF5) {
+    return 0;
+  }
+  for (size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) {
+      return 0;
+    }
+  }
+  // Overlong three- and four-byte forms, surrogates and code points past U+10FFFF.
+  if ((lead == 0xE0 && byte(1) < 0xA0) || (lead == 0xED && byte(1) >= 0xA0) ||
+      (lead == 0xF0 && byte(1) < 0x90) || (lead == 0xF4 && byte(1) >= 0x90)) {
+    return 0;
+  }
+  return length;
+}
+
+// Valid JSON for any bytes: escapes per RFC 8259, and bytes that are not UTF-8 become \u00XX
+// (so the line stays valid JSON and the byte value is still visible).
 void append_json_string(std::string_view value, std::string& out) {
   out.push_back('"');
   if (!any_needs_json_escape(value)) {
@@ -54,7 +78,19 @@ void append_json_string(std::string_view value, std::string& out) {
     out.push_back('"');
     return;
   }
-  for (char c : value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) {
+      size_t length = utf8_sequence_length(value.substr(i));
+      if (length > 0) {
+        out.append(value.substr(i, length));
+        i += length - 1;
+      } else {
+        fmt::format_to(std::back_inserter(out), "\\u00{:02x}", byte);
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out.append("\\\"");
@@ -72,8 +108,8 @@ void append_json_string(std::string_view value, std::string& out) {
         out.append("\\t");
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        if (byte < 0x20) {
+          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(byte));
         } else {
           out.push_back(c);
         }

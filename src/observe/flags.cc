@@ -24,6 +24,8 @@ std::string_view flag_code(Flag flag) {
       return "UPE";
     case Flag::kRequestHeaderTimeout:
       return "RT";
+    case Flag::kLocalReset:
+      return "LR";
     case Flag::kCount:
       break;
   }

@@ -18,6 +18,7 @@ enum class Flag : uint8_t {
   kNoRoute,                  // NR: no route matched
   kUpstreamProtocolError,    // UPE: upstream sent malformed HTTP
   kRequestHeaderTimeout,     // RT: client too slow sending its head (408)
+  kLocalReset,               // LR: the proxy itself ended the request (shutdown after drain)
   kCount,
 };
 

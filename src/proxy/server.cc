@@ -127,11 +127,16 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   }
 
   std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<uint16_t> ports;  // per listener: port 0 becomes the port the first worker got
+  for (const auto& listener : runtime->listeners) {
+    ports.push_back(listener.config->address.port);
+  }
   for (int i = 0; i < worker_count; ++i) {
     workers.push_back(std::make_unique<Worker>(i, runtime, stats.worker(i), access_log.get()));
-    for (const auto& listener : runtime->listeners) {
+    for (size_t l = 0; l < runtime->listeners.size(); ++l) {
       std::string error;
-      if (!workers.back()->bind(listener, error)) {
+      ports[l] = workers.back()->bind(runtime->listeners[l], ports[l], error);
+      if (ports[l] == 0) {
         spdlog::error("{}", error);
         return 1;
       }
@@ -154,8 +159,10 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   for (auto& worker : workers) {
     worker->start();
   }
-  for (const auto& listener : config.listeners) {
-    spdlog::info("listener {} on {} ({} workers)", listener.name, listener.address.to_string(),
+  for (size_t l = 0; l < config.listeners.size(); ++l) {
+    auto address = config.listeners[l].address;
+    address.port = ports[l];
+    spdlog::info("listener {} on {} ({} workers)", config.listeners[l].name, address.to_string(),
                  worker_count);
   }
   spdlog::info("admin on {}:{}", config.admin.host, admin.port());

@@ -129,6 +129,15 @@ void Session::refresh_stream_deadline() {
 }
 
 void Session::on_tick(Clock::time_point now) {
+  if (now >= response_deadline_) {
+    response_deadline_ = Clock::time_point::max();
+    timed_out_ = Phase::kAwaitResponse;
+    boost::system::error_code ignored;
+    if (upstream_ != nullptr) {
+      upstream_->cancel(ignored);
+    }
+    return;
+  }
   if (now < deadline_) {
     return;
   }
@@ -256,24 +265,24 @@ awaitable<bool> Session::read_request_head() {
         break;
       }
       if (status == http::ParseStatus::kTooLarge) {
-        co_await send_local_reply(431, "request header block too large",
-                                  Flag::kDownstreamProtocolError);
         exchange_.close_after = true;
         linger_ = true;
+        co_await send_local_reply(431, "request header block too large",
+                                  Flag::kDownstreamProtocolError);
         co_return !log_and_stop();
       }
       if (status == http::ParseStatus::kBadMessage) {
-        co_await send_local_reply(400, request_parser_.error(), Flag::kDownstreamProtocolError);
         exchange_.close_after = true;
         linger_ = true;
+        co_await send_local_reply(400, request_parser_.error(), Flag::kDownstreamProtocolError);
         co_return !log_and_stop();
       }
       if (in_.write_space() == 0) {
         // The buffer holds more than the header limit allows; the parser saw no end yet.
-        co_await send_local_reply(431, "request header block too large",
-                                  Flag::kDownstreamProtocolError);
         exchange_.close_after = true;
         linger_ = true;
+        co_await send_local_reply(431, "request header block too large",
+                                  Flag::kDownstreamProtocolError);
         co_return !log_and_stop();
       }
     }
@@ -281,9 +290,9 @@ awaitable<bool> Session::read_request_head() {
         asio::buffer(in_.write_pointer(), in_.write_space()), kUse);
     if (ec) {
       if (got_bytes && timed_out_ == Phase::kRequestHead) {
+        exchange_.close_after = true;
         co_await send_local_reply(408, "request head not received in time",
                                   Flag::kRequestHeaderTimeout);
-        exchange_.close_after = true;
         log_and_stop();
       }
       co_return false;
@@ -331,6 +340,14 @@ awaitable<bool> Session::handle_request() {
   exchange_.body = head.body;
   exchange_.body_length = head.content_length;
   exchange_.body_complete = head.body == http::BodyKind::kNone;
+  // The head leaves the buffer now, so every early answer below leaves the connection at the
+  // next request. Its views stay valid until the next read into the buffer, which comes after
+  // the upstream head was built.
+  in_.consume(head.head_bytes);
+  if (exchange_.http10 && head.find("transfer-encoding")) {
+    exchange_.close_after =
+        true;  // RFC 9112 §6.1: framing of an HTTP/1.0 request with TE is faulty
+  }
 
   auto incoming_id = head.find("x-request-id");
   if (incoming_id && !incoming_id->empty() && incoming_id->size() <= 200) {
@@ -355,11 +372,26 @@ awaitable<bool> Session::handle_request() {
     return send_local_reply(status, detail, flag);
   };
 
-  auto host = head.find("host");
-  if (!exchange_.http10 && !host) {
+  std::optional<std::string_view> host;
+  int host_count = 0;
+  for (const auto& field : head.fields) {
+    if (http::iequals(field.name, "host")) {
+      host = field.value;
+      ++host_count;
+    }
+  }
+  // RFC 9112 §3.2: a request without Host (HTTP/1.1), with several, or with an invalid one is 400.
+  std::string_view host_problem;
+  if (!exchange_.http10 && host_count == 0) {
+    host_problem = "HTTP/1.1 request without Host header";
+  } else if (host_count > 1) {
+    host_problem = "more than one Host header";
+  } else if (host && !http::valid_host(*host)) {
+    host_problem = "invalid Host header";
+  }
+  if (!host_problem.empty()) {
     exchange_.close_after = true;
-    co_await fail_before_upstream(400, "HTTP/1.1 request without Host header",
-                                  Flag::kDownstreamProtocolError);
+    co_await fail_before_upstream(400, host_problem, Flag::kDownstreamProtocolError);
     co_return false;
   }
   std::string_view absolute_authority;
@@ -388,7 +420,8 @@ awaitable<bool> Session::handle_request() {
                                     Flag::kDownstreamProtocolError);
       co_return false;
     }
-    exchange_.expect_continue = head.body != http::BodyKind::kNone;
+    // Never a 1xx to an HTTP/1.0 client (RFC 9110 §15.2).
+    exchange_.expect_continue = head.body != http::BodyKind::kNone && !exchange_.http10;
   }
 
   const auto& runtime = worker_.runtime();
@@ -408,8 +441,6 @@ awaitable<bool> Session::handle_request() {
   }
   out_.clear();
   http::build_upstream_request(head, context, out_);
-  // Every view into the head has been copied: the head bytes can go.
-  in_.consume(head.head_bytes);
 
   if (exchange_.expect_continue) {
     // Like Envoy by default: answer 100 here and strip Expect, so a client never waits on an
@@ -471,7 +502,9 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
   upstream_ = &upstream;
   bool reused = false;
   if (allow_pooled) {
-    if (auto pooled = pool.acquire(endpoint.id, worker_.now())) {
+    // A request that could not be retried on a fresh connection is worth one peek more.
+    bool retryable = exchange_.body == http::BodyKind::kNone && request_is_idempotent();
+    if (auto pooled = pool.acquire(endpoint.id, worker_.now(), !retryable)) {
       upstream = std::move(*pooled);
       reused = true;
       stats.upstream_rq_pool_reused.add();
@@ -483,7 +516,10 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
   }
   stats.upstream_rq_total.add();
   exchange_.upstream_sent = Clock::now();
-  arm(Phase::kAwaitResponse, exchange_.route->config->timeout);
+  arm(Phase::kStreaming, config_.timeouts.stream_idle);
+  auto route_timeout = exchange_.route->config->timeout;
+  response_deadline_ =
+      route_timeout.count() == 0 ? Clock::time_point::max() : Clock::now() + route_timeout;
   auto [ec, written] = co_await asio::async_write(upstream, asio::buffer(out_), kUse);
   Outcome outcome = Outcome::kFailed;
   if (ec) {
@@ -575,11 +611,10 @@ awaitable<void> Session::pump_request_body(tcp::socket& upstream) {
     auto [ec, n] = co_await socket_.async_read_some(
         asio::buffer(in_.write_pointer(), in_.write_space()), kUse);
     if (ec) {
-      if (!exchange_.response_started || ec != asio::error::operation_aborted) {
-        if (ec != asio::error::operation_aborted) {
-          stop_with(Flag::kDownstreamDisconnect);
-        }
+      if (ec != asio::error::operation_aborted) {
+        stop_with(Flag::kDownstreamDisconnect);
       }
+      // Cancelled by a timeout, shutdown or the relay: the relay reports why.
       co_return;
     }
     in_.commit(n);
@@ -631,9 +666,22 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
         co_return Outcome::kFailed;
       }
     }
-    auto [ec, n] = co_await upstream.async_read_some(
-        asio::buffer(upstream_in_.write_pointer(), upstream_in_.write_space()), kUse);
+    // The pump may have given up on the body before this read was issued (bad chunk, over the
+    // limit, all in the first bytes): then there is no read for its cancel to interrupt.
+    boost::system::error_code ec;
+    size_t n = 0;
+    if (exchange_.abort_upstream_for_body) {
+      ec = asio::error::operation_aborted;
+    } else {
+      std::tie(ec, n) = co_await upstream.async_read_some(
+          asio::buffer(upstream_in_.write_pointer(), upstream_in_.write_space()), kUse);
+    }
     if (ec) {
+      response_deadline_ = Clock::time_point::max();
+      if (aborted_) {
+        co_await send_local_reply(503, "the proxy is shutting down", Flag::kLocalReset);
+        co_return Outcome::kFailed;
+      }
       if (client_gone_) {
         co_return Outcome::kFailed;  // nobody to answer; the upstream request is abandoned
       }
@@ -652,6 +700,17 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
         co_await send_local_reply(504, "upstream request timeout", Flag::kUpstreamTimeout);
         co_return Outcome::kFailed;
       }
+      if (timed_out_ == Phase::kStreaming) {
+        // Nothing moved for stream_idle: a client stalled mid-body (408) or a silent upstream.
+        if (exchange_.body_complete) {
+          co_await send_local_reply(504, "no response within the stream idle timeout",
+                                    Flag::kStreamIdleTimeout);
+        } else {
+          co_await send_local_reply(408, "request body stalled past the stream idle timeout",
+                                    Flag::kStreamIdleTimeout);
+        }
+        co_return Outcome::kFailed;
+      }
       if (!got_bytes && reused && exchange_.body == http::BodyKind::kNone &&
           request_is_idempotent() && !aborted_) {
         co_return Outcome::kRetryFresh;
@@ -666,6 +725,7 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
     upstream_in_.commit(n);
   }
 
+  response_deadline_ = Clock::time_point::max();
   const auto& head = response_parser_.head();
   exchange_.upstream_us = micros_between(exchange_.upstream_sent, Clock::now());
   exchange_.status = head.status;
@@ -745,7 +805,7 @@ awaitable<bool> Session::send_body(std::string_view a, std::string_view b, std::
   auto [ec, n] = co_await asio::async_write(
       socket_, std::span<const asio::const_buffer>(buffers.data(), count), kUse);
   if (ec) {
-    exchange_.flags |= flag_bit(Flag::kDownstreamDisconnect);
+    exchange_.flags |= flag_bit(stream_failure_flag(Flag::kDownstreamDisconnect));
     exchange_.close_after = true;
     co_return false;
   }
@@ -763,8 +823,7 @@ awaitable<bool> Session::read_upstream(tcp::socket& upstream, bool& eof) {
     co_return false;
   }
   if (ec) {
-    exchange_.flags |=
-        flag_bit(timed_out_ == Phase::kStreaming ? Flag::kStreamIdleTimeout : Flag::kUpstreamReset);
+    exchange_.flags |= flag_bit(stream_failure_flag(Flag::kUpstreamReset));
     exchange_.close_after = true;
     co_return false;
   }
@@ -813,6 +872,13 @@ awaitable<bool> Session::relay_response_body(tcp::socket& upstream, bool chunk_e
         if (progress.status == http::ParseStatus::kBadMessage ||
             (progress.consumed == 0 && progress.status == http::ParseStatus::kNeedMore &&
              upstream_in_.write_space() == 0)) {
+          if (response_head_pending_) {
+            // Nothing reached the client yet: it can still get a proper 502.
+            exchange_.response_started = false;
+            response_head_pending_ = false;
+            co_await send_local_reply(502, "upstream sent a malformed chunked body",
+                                      Flag::kUpstreamProtocolError);
+          }
           exchange_.flags |= flag_bit(Flag::kUpstreamProtocolError);
           exchange_.close_after = true;
           co_return false;
@@ -915,11 +981,23 @@ awaitable<void> Session::copy_bytes(tcp::socket& from, tcp::socket& to, core::Bu
   }
 }
 
+// Why an I/O error in the middle of an exchange happened: our own timeout or shutdown, or the
+// peer (`peer_flag`).
+Flag Session::stream_failure_flag(Flag peer_flag) const {
+  if (aborted_) {
+    return Flag::kLocalReset;
+  }
+  if (timed_out_ == Phase::kStreaming) {
+    return Flag::kStreamIdleTimeout;
+  }
+  return peer_flag;
+}
+
 awaitable<bool> Session::write_downstream(std::string_view bytes) {
   auto [ec, n] =
       co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), kUse);
   if (ec) {
-    exchange_.flags |= flag_bit(Flag::kDownstreamDisconnect);
+    exchange_.flags |= flag_bit(stream_failure_flag(Flag::kDownstreamDisconnect));
     exchange_.close_after = true;
     co_return false;
   }

@@ -76,6 +76,7 @@ class Session : public SessionHook {
                                                 observe::Flag flag);
   boost::asio::awaitable<bool> write_downstream(std::string_view bytes);
 
+  observe::Flag stream_failure_flag(observe::Flag peer_flag) const;
   void watch_client();
   void on_client_readable();
   void arm(Phase phase, core::Duration timeout);
@@ -103,6 +104,9 @@ class Session : public SessionHook {
   // Deadline enforced by the ticker.
   Phase phase_ = Phase::kIdle;
   Clock::time_point deadline_ = Clock::time_point::max();
+  // The route timeout runs beside the stream-idle deadline: it bounds the wait for the
+  // response head, however busy the request body keeps the connection.
+  Clock::time_point response_deadline_ = Clock::time_point::max();
   std::optional<Phase> timed_out_;
   bool response_head_pending_ = false;
   bool linger_ = false;   // drain unread client bytes before closing (after an error reply)

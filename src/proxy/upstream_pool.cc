@@ -20,15 +20,16 @@ bool connection_looks_open(boost::asio::ip::tcp::socket& socket) {
 }
 
 std::optional<boost::asio::ip::tcp::socket> UpstreamPool::acquire(size_t endpoint,
-                                                                  Clock::time_point now) {
+                                                                  Clock::time_point now,
+                                                                  bool check_always) {
   auto& slot = slots_[endpoint];
   auto idle_timeout = idle_timeouts_[endpoint];
   while (!slot.empty()) {
     Idle idle = std::move(slot.back());
     slot.pop_back();
     auto idle_for = now - idle.since;
-    if (idle_for >= idle_timeout ||
-        (idle_for > std::chrono::seconds(1) && !connection_looks_open(idle.socket))) {
+    if (idle_for >= idle_timeout || ((check_always || idle_for > std::chrono::seconds(1)) &&
+                                     !connection_looks_open(idle.socket))) {
       discard(idle.socket);
       continue;
     }

@@ -21,7 +21,10 @@ class UpstreamPool {
   // An idle connection to `endpoint` believed to be open, or nullopt. Connections idle longer
   // than their idle timeout are closed; those idle for over a second are checked for a FIN first
   // (one non-blocking peek), which catches upstreams with short keep-alive timeouts.
-  std::optional<boost::asio::ip::tcp::socket> acquire(size_t endpoint, Clock::time_point now);
+  // `check_always`: peek even at a connection idle for less than a second (for requests that
+  // cannot be retried if the connection turns out dead).
+  std::optional<boost::asio::ip::tcp::socket> acquire(size_t endpoint, Clock::time_point now,
+                                                      bool check_always = false);
   // Keeps `socket` for reuse unless the endpoint already has `max_idle` idle connections.
   void release(size_t endpoint, boost::asio::ip::tcp::socket socket, Clock::time_point now,
                size_t max_idle);

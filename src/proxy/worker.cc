@@ -59,16 +59,16 @@ Worker::~Worker() {
   join();
 }
 
-bool Worker::bind(const ListenerRuntime& listener, std::string& error) {
+uint16_t Worker::bind(const ListenerRuntime& listener, uint16_t port, std::string& error) {
   const auto& address = listener.config->address;
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(address.host, ec);
   if (ec) {
     error =
         fmt::format("listener {}: {} is not an IP address", listener.config->name, address.host);
-    return false;
+    return 0;
   }
-  tcp::endpoint endpoint(ip, address.port);
+  tcp::endpoint endpoint(ip, port);
   auto acceptor = std::make_unique<tcp::acceptor>(context_);
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) {
@@ -89,10 +89,11 @@ bool Worker::bind(const ListenerRuntime& listener, std::string& error) {
   if (ec) {
     error = fmt::format("listener {}: cannot listen on {}: {}", listener.config->name,
                         address.to_string(), ec.message());
-    return false;
+    return 0;
   }
+  uint16_t bound = acceptor->local_endpoint(ec).port();
   listening_.push_back({&listener, std::move(acceptor)});
-  return true;
+  return bound;
 }
 
 void Worker::start() {

@@ -30,8 +30,10 @@ class Worker {
          observe::AccessLogWriter* access_log);
   ~Worker();
 
-  // Binds this worker's socket for `listener` (SO_REUSEPORT); false with `error` on failure.
-  bool bind(const ListenerRuntime& listener, std::string& error);
+  // Binds this worker's socket for `listener` (SO_REUSEPORT) on `port` (the configured one, or
+  // the one the kernel chose for the first worker when the config says 0). Returns the bound
+  // port, or 0 with `error` set.
+  uint16_t bind(const ListenerRuntime& listener, uint16_t port, std::string& error);
   void start();
   // Stop accepting; idle keep-alive connections close now, busy ones after their response.
   void drain();
