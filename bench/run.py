@@ -538,10 +538,16 @@ def main():
                 if proc.poll() is not None:
                     log("bench: %s exited (%s)" % (name, proc.returncode))
                     continue
-                entry = {"closed": closed_loop(port, proc.pid, upstream.pid, WRK_SECONDS),
-                         "open": {}}
-                for rate in OPEN_RATES:
-                    entry["open"][str(rate)] = open_loop(port, rate)
+                try:
+                    entry = {"closed": closed_loop(port, proc.pid, upstream.pid, WRK_SECONDS),
+                             "open": {}}
+                    for rate in OPEN_RATES:
+                        entry["open"][str(rate)] = open_loop(port, rate)
+                except (AttributeError, OSError, RuntimeError, ValueError,
+                        subprocess.TimeoutExpired) as e:
+                    # wrk found nothing to parse, the generator failed, or the target died.
+                    log("bench: round %d %s failed: %s" % (i + 1, name, e))
+                    continue
                 result[name] = entry
                 others = entry["closed"]["others_on_proxy_cpu_pct"]
                 log("bench: round %d/%d %-8s %8.0f req/s  cpu %.1f us/req (x%.2f, busy %.0f%%, "
