@@ -53,6 +53,7 @@ import argparse
 import hashlib
 import json
 import random
+import select
 import socket
 import struct
 import sys
@@ -95,6 +96,24 @@ def pattern_sha256(n):
 
 
 # ---------------------------------------------------------------------------------------------
+def sleep_unless_gone(sock, seconds):
+    """Sleeps, but notices at once a peer that closed (as a real server's event loop would)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        readable, _, _ = select.select([sock], [], [], remaining)
+        if readable:
+            try:
+                if sock.recv(1, socket.MSG_PEEK) == b"":
+                    raise ClientGone()
+            except (ConnectionError, OSError):
+                raise ClientGone()
+            time.sleep(max(0.0, deadline - time.monotonic()))  # pipelined bytes: just wait
+            return
+
+
 class ClientGone(Exception):
     pass
 
@@ -392,7 +411,7 @@ class Upstream:
                       ("Upgrade", "h2c"), ("Proxy-Connection", "keep-alive"),
                       ("X-End-To-End", "kept")]
         if path.startswith("/delay/"):
-            time.sleep(int(path.split("/")[2]) / 1000.0)
+            sleep_unless_gone(conn.sock, int(path.split("/")[2]) / 1000.0)
         if path == "/drip":
             # The whole response one byte per write, so the proxy sees it in tiny pieces.
             body = json.dumps(req).encode()

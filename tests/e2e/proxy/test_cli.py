@@ -75,9 +75,6 @@ class Help(unittest.TestCase):
                 self.assertIn(word, proc.stderr + proc.stdout)
 
 
-    @unittest.skip("BUG: an unknown --log-level is accepted silently (`pillion proxy --log-level "
-                   "loud --upstream http://127.0.0.1:1` runs at info, exit 0 with --check) while "
-                   "POST /logging?level=loud is rejected with 400")
     def test_bad_log_level_is_rejected(self):
         proc = run("proxy", "--check", "--log-level", "loud", "--upstream", "http://127.0.0.1:1")
         self.assertNotEqual(proc.returncode, 0)
@@ -250,9 +247,6 @@ class Running(ProxyCase):
         self.assertEqual(info["node"], {"id": "pod-7", "service": "checkout"})
         self.assertEqual(info["workers"], 2)
 
-    @unittest.skip("BUG: `--listen 127.0.0.1:0 --workers 3` opens three listeners on three "
-                   "different kernel-chosen ports (one per worker's SO_REUSEPORT socket) and the "
-                   "startup line says 'listener explicit on 127.0.0.1:0', so no port is known")
     def test_listener_port_zero_binds_one_port_and_reports_it(self):
         admin = free_port()
         out_path = self.path("zero.log")
@@ -295,7 +289,7 @@ class Running(ProxyCase):
         # One warm-up request: with one worker, connections are accepted in order, so once it
         # is answered wait_port's probe connection has been counted too.
         self.assertEqual(get(proxy.port, "/ok").status, 200)
-        proxy.wait_stat("downstream_rq_total", lambda v: v == 1)
+        proxy.wait_stat("downstream_rq_2xx", lambda v: v == 1)  # counted once logged
         before = proxy.stats()
         self.assertEqual(before["downstream_rq_2xx"], 1)
         for _ in range(5):

@@ -48,11 +48,6 @@ class PoolRaces(ProxyCase):
                     resp = read_response(sock, head_request=method == b"HEAD")
                 self.assertEqual(resp.status, 200)
 
-    @unittest.skip("BUG: a POST is sent on a pooled upstream connection the upstream closed "
-                   "250 ms earlier and fails 502 UR (not retried, rightly, but the dead "
-                   "connection should not be handed out): with an upstream whose keep-alive "
-                   "timeout is shorter than pool.idle_timeout (Node's 5 s) every first POST "
-                   "after a pause gets a 502")
     def test_post_after_upstream_closed_idle_connection_succeeds(self):
         for rst in (False, True):
             with self.subTest(rst=rst):

@@ -127,9 +127,6 @@ class SlowClients(ProxyCase):
         self.proxy.wait_stat("downstream_cx_active", lambda v: v == 0)
         self.assertServes(self.proxy)
 
-    @unittest.skip("BUG: a download dropped by stream_idle because the client stopped reading is "
-                   "logged flags=DC and response_flag_SI stays 0 (timeouts.stream_idle: 1s, GET "
-                   "a 256 MiB body and do not read)")
     def test_stream_idle_drop_is_flagged_si(self):
         with connect(self.proxy.port) as sock:
             sock.sendall(b"GET /big?size=%d HTTP/1.1\r\nHost: svc\r\n\r\n" % (256 << 20))
@@ -142,9 +139,6 @@ class SlowClients(ProxyCase):
         self.assertEqual(entry["flags"], "SI")
         self.assertGreaterEqual(self.proxy.stats()["response_flag_SI"], 1)
 
-    @unittest.skip("BUG: a client that stalls mid-upload (Content-Length: 1000, 3 bytes sent) "
-                   "is answered 504 UT 'upstream request timeout' after stream_idle, blaming the "
-                   "upstream; expected an SI (stream idle) failure")
     def test_stalled_upload_fails_after_stream_idle_as_si(self):
         with connect(self.proxy.port) as sock:
             start = time.monotonic()
