@@ -83,6 +83,10 @@ struct Tailer::Handle {
   uint64_t last_size = UINT64_MAX;
   bool rotated = false;
   bool draining = false;
+  // The copy drained last (copytruncate): copies made after it hold generations that were
+  // truncated away before we saw them, and are drained next, oldest first.
+  int64_t last_copy_mtime = INT64_MIN;
+  uint64_t last_copy_fingerprint = 0;
   bool truncation_seen = false;
   Clock::time_point last_activity;
   // An over-long line whose newline has not been read yet: its head, kept for the record.
@@ -265,8 +269,8 @@ bool Tailer::check_truncation(Handle& h) {
 
 bool Tailer::still_same_content(Handle& h, size_t n) {
   uint64_t fp = 0;
-  return fresh_size(h.fd, h.size) && h.size >= h.read_offset + n &&
-         file_fingerprint(h.fd, fp) && fp == h.fingerprint;
+  return fresh_size(h.fd, h.size) && h.size >= h.read_offset + n && file_fingerprint(h.fd, fp) &&
+         fp == h.fingerprint;
 }
 
 void Tailer::start_over(Handle& h) {
@@ -278,17 +282,28 @@ void Tailer::start_over(Handle& h) {
   h.last_size = UINT64_MAX;
 }
 
-int Tailer::find_copy(const Handle& h) const {
+namespace {
+
+int64_t mtime_ns(const struct ::stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+int Tailer::find_copy(const Handle& h, bool intermediate, const uint64_t* live_fp, int64_t& mtime,
+                      uint64_t& fingerprint) const {
   const std::filesystem::path path(h.path);
   std::error_code ec;
   int best = -1;
-  int64_t best_mtime = INT64_MIN;
   for (const auto& entry : std::filesystem::directory_iterator(path.parent_path(), ec)) {
     const std::string name = entry.path().filename().string();
     const bool named_after = std::any_of(h.names.begin(), h.names.end(), [&](const auto& base) {
       return name != base && name.starts_with(base);
     });
-    if (!named_after) {
+    // Compressed copies cannot be read as text.
+    const bool compressed = name.ends_with(".gz") || name.ends_with(".bz2") ||
+                            name.ends_with(".xz") || name.ends_with(".zst");
+    if (!named_after || compressed) {
       continue;
     }
     const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
@@ -297,15 +312,25 @@ int Tailer::find_copy(const Handle& h) const {
     }
     struct stat st;
     uint64_t fp = 0;
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        !(st.st_dev == h.dev && st.st_ino == h.ino) &&
-        static_cast<uint64_t>(st.st_size) >= h.read_offset && file_fingerprint(fd, fp) &&
-        fp == h.fingerprint && st.st_mtime > best_mtime) {
+    bool pick = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                !(st.st_dev == h.dev && st.st_ino == h.ino) && file_fingerprint(fd, fp);
+    if (pick && intermediate) {
+      // A generation we never saw: newer than the copy drained last, not its content, not
+      // what the file holds now; the oldest such copy comes first.
+      pick = mtime_ns(st) > h.last_copy_mtime && fp != h.last_copy_fingerprint &&
+             (live_fp == nullptr || fp != *live_fp) && (best < 0 || mtime_ns(st) < mtime);
+    } else if (pick) {
+      // The copy of the content being read: same first line, at least as long; the newest.
+      pick = static_cast<uint64_t>(st.st_size) >= h.read_offset && fp == h.fingerprint &&
+             (best < 0 || mtime_ns(st) > mtime);
+    }
+    if (pick) {
       if (best >= 0) {
         ::close(best);
       }
       best = fd;
-      best_mtime = st.st_mtime;
+      mtime = mtime_ns(st);
+      fingerprint = fp;
       continue;
     }
     ::close(fd);
@@ -383,22 +408,49 @@ size_t Tailer::poll_handle(Handle& h, Clock::time_point now, RecordSink& sink, b
     }
     h.truncation_seen = false;
     ++metrics_.truncations;
-    const int copy = h.read_offset > 0 && h.has_fingerprint ? find_copy(h) : -1;
+    int64_t mtime = 0;
+    uint64_t fp = 0;
+    const int copy =
+        h.read_offset > 0 && h.has_fingerprint ? find_copy(h, false, nullptr, mtime, fp) : -1;
     if (copy >= 0) {
       spdlog::info("logs: {} was truncated; reading the rest of its copy first", h.path);
       h.origin_fd = h.fd;
       h.fd = copy;
       h.draining = true;
+      h.last_copy_mtime = mtime;
+      h.last_copy_fingerprint = fp;
     } else {
       spdlog::info("logs: {} was truncated; reading it again from the start", h.path);
       start_over(h);
     }
   }
   if (!h.has_fingerprint) {
-    if (!file_fingerprint(h.fd, h.fingerprint)) {
-      return 0;  // not even one complete line yet
+    uint64_t live = 0;
+    const bool have_live = file_fingerprint(h.fd, live);
+    if (h.last_copy_mtime != INT64_MIN && !h.draining) {
+      int64_t mtime = 0;
+      uint64_t fp = 0;
+      const int copy = find_copy(h, true, have_live ? &live : nullptr, mtime, fp);
+      if (copy >= 0) {
+        spdlog::info("logs: {} was truncated more than once; reading an older copy", h.path);
+        h.origin_fd = h.fd;
+        h.fd = copy;
+        h.draining = true;
+        h.last_copy_mtime = mtime;
+        h.last_copy_fingerprint = fp;
+        h.fingerprint = fp;
+        h.has_fingerprint = true;
+      } else {
+        h.last_copy_mtime = INT64_MIN;
+      }
     }
-    h.has_fingerprint = true;
+    if (!h.has_fingerprint) {
+      if (!have_live) {
+        return 0;  // not even one complete line yet
+      }
+      h.fingerprint = live;
+      h.has_fingerprint = true;
+    }
     h.id_base = id_base(h.dev, h.ino, h.fingerprint, h.generation);
   }
   const size_t max_line = parser_.max_line_bytes;

@@ -84,7 +84,11 @@ class Tailer {
   bool on_line(Handle& h, std::string_view line, uint64_t start, uint64_t end, bool truncated,
                Clock::time_point now, RecordSink& sink);
   bool flush_pending(Handle& h, RecordSink& sink);
-  int find_copy(const Handle& h) const;
+  // A copy of the file's content (copytruncate) in its directory, opened; -1 if none. Without
+  // `intermediate`: the copy of the content being read. With it: the oldest copy of a
+  // generation truncated away unseen (see Handle::last_copy_mtime). Sets mtime/fingerprint.
+  int find_copy(const Handle& h, bool intermediate, const uint64_t* live_fp, int64_t& mtime,
+                uint64_t& fingerprint) const;
 
   InputConfig input_;
   ParserConfig parser_;

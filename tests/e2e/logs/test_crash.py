@@ -79,9 +79,14 @@ class CrashTest(LogsCase):
         self.wait_for(lambda: self.sink.count() >= q, 30, "the first quarter")
         time.sleep(0.5)  # let a checkpoint happen
         self.kill(proc)
-        # While down: more lines, then copytruncate, more lines, then rename+create, more lines.
-        self.write(self.log, range(q, 2 * q))
+        # While down: more lines, copytruncate twice, then rename+create, more lines.
+        h = q // 2
+        self.write(self.log, range(q, q + h))
         shutil.copyfile(self.log, self.path("app.log.1"))
+        os.truncate(self.log, 0)
+        self.write(self.log, range(q + h, 2 * q))
+        time.sleep(0.01)  # distinct copy times
+        shutil.copyfile(self.log, self.path("app.log.1b"))
         os.truncate(self.log, 0)
         self.write(self.log, range(2 * q, 3 * q))
         os.rename(self.log, self.path("app.log.2"))

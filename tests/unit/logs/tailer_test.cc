@@ -133,6 +133,26 @@ TEST_F(TailerTest, CopytruncateDrainsTheCopyThenStartsOver) {
   EXPECT_EQ(metrics_.truncations, 1u);
 }
 
+TEST_F(TailerTest, TwoCopytruncatesBetweenPollsLoseNothing) {
+  Tailer t(input_, parser_, metrics_);
+  append("a.log", "one\n");
+  EXPECT_EQ(step(t), V{"one"});
+  append("a.log", "two\n");
+  fs::copy_file(dir_ / "a.log", dir_ / "a.log.1");
+  fs::resize_file(dir_ / "a.log", 0);
+  append("a.log", "three\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // distinct copy mtimes
+  fs::copy_file(dir_ / "a.log", dir_ / "a.log.2");
+  fs::resize_file(dir_ / "a.log", 0);
+  append("a.log", "four\n");
+  V records;
+  for (int i = 0; i < 8; ++i) {
+    const auto more = step(t);
+    records.insert(records.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(records, (V{"two", "three", "four"}));
+}
+
 TEST_F(TailerTest, RenamedFileIsDrainedAndClosed) {
   Tailer t(input_, parser_, metrics_);
   append("a.log", "one\n");
