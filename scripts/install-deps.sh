@@ -7,7 +7,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libnghttp2-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev zlib1g-dev
-  python3 curl wrk nginx-light haproxy nghttp2-client iproute2 iptables procps psmisc
+  python3 curl wrk nginx-light haproxy nghttp2-client iproute2 iptables procps psmisc time openssl
 )
 missing=()
 for p in "${packages[@]}"; do
