@@ -2,6 +2,7 @@
 difference, and agreement with wrk at low load."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -137,8 +138,10 @@ class BenchTest(ProcessTestCase):
         # the order of magnitude must agree.
         self.assertLess(wrk_p50, 5000)
         self.assertLess(ours, 5000)
-        self.assertLess(ours, 3 * wrk_p50 + 300, "pillion p50 %.1fus, wrk %.1fus" % (ours, wrk_p50))
-        self.assertLess(wrk_p50, 3 * ours + 300, "pillion p50 %.1fus, wrk %.1fus" % (ours, wrk_p50))
+        # Under ASan every request costs the generator a few hundred microseconds more.
+        slack = 2000 if os.environ.get("PILLION_SANITIZED") == "1" else 300
+        self.assertLess(ours, 3 * wrk_p50 + slack, "pillion p50 %.1fus, wrk %.1fus" % (ours, wrk_p50))
+        self.assertLess(wrk_p50, 3 * ours + slack, "pillion p50 %.1fus, wrk %.1fus" % (ours, wrk_p50))
 
     def test_rejects_bad_flags(self):
         result = run_bench(self.url, "--rate", "10", "--duration", "soon")
