@@ -129,6 +129,9 @@ void Session::refresh_stream_deadline() {
 }
 
 void Session::on_tick(Clock::time_point now) {
+  if (awaiting_upstream_ && !watching_client_) {
+    watch_client();
+  }
   if (now >= response_deadline_) {
     response_deadline_ = Clock::time_point::max();
     timed_out_ = Phase::kAwaitResponse;
@@ -533,8 +536,10 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
       co_await send_local_reply(502, detail, Flag::kUpstreamReset);
     }
   } else if (exchange_.body == http::BodyKind::kNone) {
-    watch_client();
+    // The ticker arms the client watch once this has waited a tick: fast requests never pay.
+    awaiting_upstream_ = true;
     outcome = co_await relay_response(upstream, reused);
+    awaiting_upstream_ = false;
     watching_client_ = false;
   } else {
     outcome = co_await (pump_request_body(upstream) && relay_and_stop_pump(upstream, reused));
@@ -832,6 +837,19 @@ awaitable<bool> Session::read_upstream(tcp::socket& upstream, bool& eof) {
   co_return true;
 }
 
+// Reads more of a body whose length is known: the upstream closing early is a reset (UR).
+awaitable<bool> Session::read_framed_body(tcp::socket& upstream) {
+  bool eof = false;
+  if (co_await read_upstream(upstream, eof)) {
+    co_return true;
+  }
+  if (eof) {
+    exchange_.flags |= flag_bit(Flag::kUpstreamReset);
+    exchange_.close_after = true;
+  }
+  co_return false;
+}
+
 awaitable<bool> Session::relay_response_body(tcp::socket& upstream, bool chunk_encode,
                                              bool dechunk) {
   const auto& head = response_parser_.head();
@@ -854,12 +872,7 @@ awaitable<bool> Session::relay_response_body(tcp::socket& upstream, bool chunk_e
         if (remaining == 0) {
           co_return true;
         }
-        bool eof = false;
-        if (!co_await read_upstream(upstream, eof)) {
-          if (eof) {
-            exchange_.flags |= flag_bit(Flag::kUpstreamReset);
-            exchange_.close_after = true;
-          }
+        if (!co_await read_framed_body(upstream)) {
           co_return false;
         }
       }
@@ -893,12 +906,7 @@ awaitable<bool> Session::relay_response_body(tcp::socket& upstream, bool chunk_e
         if (progress.status == http::ParseStatus::kDone) {
           co_return true;
         }
-        bool eof = false;
-        if (!co_await read_upstream(upstream, eof)) {
-          if (eof) {
-            exchange_.flags |= flag_bit(Flag::kUpstreamReset);
-            exchange_.close_after = true;
-          }
+        if (!co_await read_framed_body(upstream)) {
           co_return false;
         }
       }

@@ -65,6 +65,7 @@ class Session : public SessionHook {
   boost::asio::awaitable<bool> send_body(std::string_view a = {}, std::string_view b = {},
                                          std::string_view c = {});
   boost::asio::awaitable<bool> read_upstream(tcp::socket& upstream, bool& eof);
+  boost::asio::awaitable<bool> read_framed_body(tcp::socket& upstream);
   static void drop_transfer_encoding(std::string& head);
   void reset_exchange();
   bool log_and_stop();
@@ -113,6 +114,7 @@ class Session : public SessionHook {
   bool aborted_ = false;  // the worker is shutting down
   // Client-abort detection while the request has no body to read: one readiness wait stays
   // pending on the client socket; it is checked only when it fires.
+  bool awaiting_upstream_ = false;  // a body-less request waits on the upstream
   bool watching_client_ = false;
   bool client_wait_pending_ = false;
   bool client_gone_ = false;
