@@ -33,7 +33,6 @@ class UpstreamPool {
   // Closes every idle connection older than `idle_timeout`.
   void expire(Clock::time_point now);
   void close_all();
-  size_t idle_count(size_t endpoint) const { return slots_[endpoint].size(); }
 
  private:
   struct Idle {
