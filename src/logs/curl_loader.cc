@@ -3,28 +3,35 @@
 // every sidecar, about 4 MiB of resident memory that the proxy never uses. These definitions
 // stand in for the few libcurl functions the Elasticsearch output calls and forward to the
 // real ones, resolved with dlopen/dlsym the first time any of them is called.
-// curl.h's type-checking macros would rename the definitions below.
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
+//
+// curl.h is deliberately not included here: its prototypes take enums before `...`, and
+// va_start after an enum parameter is undefined behaviour in C++. The C ABI is the same with
+// int (CURLoption, CURLINFO, CURLcode are int-sized enums; handles are opaque pointers).
 #include <dlfcn.h>
 
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
 namespace {
 
+// From curl.h: the option number encodes the argument's type (CURLOPTTYPE_*).
+constexpr int kObjectPointOptions = 10000;
+constexpr int kOffTOptions = 30000;
+constexpr int kBlobOptions = 40000;
+
 struct CurlApi {
-  CURLcode (*global_init)(long);
-  CURL* (*easy_init)();
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
-  CURLcode (*easy_perform)(CURL*);
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
-  void (*easy_cleanup)(CURL*);
-  const char* (*easy_strerror)(CURLcode);
-  curl_slist* (*slist_append)(curl_slist*, const char*);
-  void (*slist_free_all)(curl_slist*);
+  int (*global_init)(long);
+  void* (*easy_init)();
+  int (*easy_setopt)(void*, int, ...);
+  int (*easy_perform)(void*);
+  int (*easy_getinfo)(void*, int, ...);
+  void (*easy_cleanup)(void*);
+  const char* (*easy_strerror)(int);
+  void* (*slist_append)(void*, const char*);
+  void (*slist_free_all)(void*);
 };
 
 template <typename Function>
@@ -64,17 +71,16 @@ const CurlApi& api() {
 
 }  // namespace
 
-// The option number tells the argument's type (curl.h: CURLOPTTYPE_*), as libcurl itself reads it.
-extern "C" CURLcode curl_easy_setopt(CURL* handle, CURLoption option, ...) {
+extern "C" int curl_easy_setopt(void* handle, int option, ...) {
   va_list args;
   va_start(args, option);
-  CURLcode result;
-  if (option < CURLOPTTYPE_OBJECTPOINT) {
+  int result;
+  if (option < kObjectPointOptions) {
     result = api().easy_setopt(handle, option, va_arg(args, long));
-  } else if (option < CURLOPTTYPE_OFF_T) {
+  } else if (option < kOffTOptions) {
     result = api().easy_setopt(handle, option, va_arg(args, void*));
-  } else if (option < CURLOPTTYPE_BLOB) {
-    result = api().easy_setopt(handle, option, va_arg(args, curl_off_t));
+  } else if (option < kBlobOptions) {
+    result = api().easy_setopt(handle, option, va_arg(args, int64_t));  // curl_off_t
   } else {
     result = api().easy_setopt(handle, option, va_arg(args, void*));
   }
@@ -83,7 +89,7 @@ extern "C" CURLcode curl_easy_setopt(CURL* handle, CURLoption option, ...) {
 }
 
 // Every CURLINFO argument is a pointer.
-extern "C" CURLcode curl_easy_getinfo(CURL* handle, CURLINFO info, ...) {
+extern "C" int curl_easy_getinfo(void* handle, int info, ...) {
   va_list args;
   va_start(args, info);
   void* out = va_arg(args, void*);
@@ -91,24 +97,24 @@ extern "C" CURLcode curl_easy_getinfo(CURL* handle, CURLINFO info, ...) {
   return api().easy_getinfo(handle, info, out);
 }
 
-extern "C" CURLcode curl_global_init(long flags) {
+extern "C" int curl_global_init(long flags) {
   return api().global_init(flags);
 }
-extern "C" CURL* curl_easy_init() {
+extern "C" void* curl_easy_init() {
   return api().easy_init();
 }
-extern "C" CURLcode curl_easy_perform(CURL* handle) {
+extern "C" int curl_easy_perform(void* handle) {
   return api().easy_perform(handle);
 }
-extern "C" void curl_easy_cleanup(CURL* handle) {
+extern "C" void curl_easy_cleanup(void* handle) {
   api().easy_cleanup(handle);
 }
-extern "C" const char* curl_easy_strerror(CURLcode code) {
+extern "C" const char* curl_easy_strerror(int code) {
   return api().easy_strerror(code);
 }
-extern "C" curl_slist* curl_slist_append(curl_slist* list, const char* text) {
+extern "C" void* curl_slist_append(void* list, const char* text) {
   return api().slist_append(list, text);
 }
-extern "C" void curl_slist_free_all(curl_slist* list) {
+extern "C" void curl_slist_free_all(void* list) {
   api().slist_free_all(list);
 }
