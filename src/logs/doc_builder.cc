@@ -8,7 +8,7 @@ namespace pillion::logs {
 
 void DocBuilder::begin() {
   start_ = out_.size();
-  keys_.clear();
+  key_count_ = 0;
   out_ += '{';
 }
 
@@ -22,14 +22,20 @@ void DocBuilder::end() {
 }
 
 bool DocBuilder::has_key(std::string_view key) const {
-  return std::find(keys_.begin(), keys_.end(), key) != keys_.end();
+  auto end = keys_.begin() + static_cast<std::ptrdiff_t>(key_count_);
+  return std::find(keys_.begin(), end, key) != end;
 }
 
 bool DocBuilder::add_key(std::string_view key) {
   if (has_key(key)) {
     return false;
   }
-  keys_.push_back(key);
+  if (key_count_ < keys_.size()) {
+    keys_[key_count_].assign(key);
+  } else {
+    keys_.emplace_back(key);
+  }
+  ++key_count_;
   if (out_.size() != start_ + 1) {
     out_ += ',';
   }

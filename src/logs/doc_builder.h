@@ -36,7 +36,11 @@ class DocBuilder {
 
   std::string& out_;
   size_t start_ = 0;
-  std::vector<std::string_view> keys_;
+  // Copies, not views: a parser's keys may live in a temporary (nlohmann's object) that is gone
+  // before the pipeline adds its own fields. Slots are reused across records (no allocation for
+  // short keys once warm).
+  std::vector<std::string> keys_;
+  size_t key_count_ = 0;
 };
 
 }  // namespace pillion::logs
