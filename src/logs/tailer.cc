@@ -273,6 +273,16 @@ bool Tailer::still_same_content(Handle& h, size_t n) {
          fp == h.fingerprint;
 }
 
+// Reads the rotated copy `copy` (of the file's older content) to its end before going back to
+// the live file.
+void Tailer::drain_copy(Handle& h, int copy, int64_t mtime, uint64_t fingerprint) {
+  h.origin_fd = h.fd;
+  h.fd = copy;
+  h.draining = true;
+  h.last_copy_mtime = mtime;
+  h.last_copy_fingerprint = fingerprint;
+}
+
 void Tailer::start_over(Handle& h) {
   ++h.generation;
   h.read_offset = h.emitted_end = h.committed = 0;
@@ -414,11 +424,7 @@ size_t Tailer::poll_handle(Handle& h, Clock::time_point now, RecordSink& sink, b
         h.read_offset > 0 && h.has_fingerprint ? find_copy(h, false, nullptr, mtime, fp) : -1;
     if (copy >= 0) {
       spdlog::info("logs: {} was truncated; reading the rest of its copy first", h.path);
-      h.origin_fd = h.fd;
-      h.fd = copy;
-      h.draining = true;
-      h.last_copy_mtime = mtime;
-      h.last_copy_fingerprint = fp;
+      drain_copy(h, copy, mtime, fp);
     } else {
       spdlog::info("logs: {} was truncated; reading it again from the start", h.path);
       start_over(h);
@@ -433,11 +439,7 @@ size_t Tailer::poll_handle(Handle& h, Clock::time_point now, RecordSink& sink, b
       const int copy = find_copy(h, true, have_live ? &live : nullptr, mtime, fp);
       if (copy >= 0) {
         spdlog::info("logs: {} was truncated more than once; reading an older copy", h.path);
-        h.origin_fd = h.fd;
-        h.fd = copy;
-        h.draining = true;
-        h.last_copy_mtime = mtime;
-        h.last_copy_fingerprint = fp;
+        drain_copy(h, copy, mtime, fp);
         h.fingerprint = fp;
         h.has_fingerprint = true;
       } else {

@@ -79,6 +79,7 @@ class Tailer {
   // After reading n bytes at read_offset: the file still holds the content they came from.
   bool still_same_content(Handle& h, size_t n);
   void start_over(Handle& h);
+  void drain_copy(Handle& h, int copy, int64_t mtime, uint64_t fingerprint);
   bool emit(Handle& h, std::string_view text, uint64_t start, uint64_t end, bool truncated,
             RecordSink& sink);
   bool on_line(Handle& h, std::string_view line, uint64_t start, uint64_t end, bool truncated,

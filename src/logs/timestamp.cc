@@ -1,5 +1,9 @@
 #include "logs/timestamp.h"
 
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -93,37 +97,20 @@ std::optional<TimeParser> TimeParser::create(std::string_view layout, std::strin
       error = "time layout ends with a lone '%'";
       return std::nullopt;
     }
-    switch (expanded[i]) {
-      case 'Y':
-        parser.steps_.push_back({Op::kYear, 0});
-        break;
-      case 'm':
-        parser.steps_.push_back({Op::kMonth, 0});
-        break;
-      case 'b':
-        parser.steps_.push_back({Op::kMonthName, 0});
-        break;
-      case 'd':
-        parser.steps_.push_back({Op::kDay, 0});
-        break;
-      case 'e':
-        parser.steps_.push_back({Op::kDaySpace, 0});
-        break;
-      case 'H':
-        parser.steps_.push_back({Op::kHour, 0});
-        break;
-      case 'M':
-        parser.steps_.push_back({Op::kMinute, 0});
-        break;
-      case 'S':
-        parser.steps_.push_back({Op::kSecond, 0});
-        break;
-      case 'f':
-        parser.steps_.push_back({Op::kFraction, 0});
-        break;
-      case 'z':
-        parser.steps_.push_back({Op::kOffset, 0});
-        break;
+    // Directives that read one field; %T and %F expand to several.
+    static constexpr std::pair<char, Op> kSingleFields[] = {
+        {'Y', Op::kYear},     {'m', Op::kMonth},  {'b', Op::kMonthName}, {'d', Op::kDay},
+        {'e', Op::kDaySpace}, {'H', Op::kHour},   {'M', Op::kMinute},    {'S', Op::kSecond},
+        {'f', Op::kFraction}, {'z', Op::kOffset},
+    };
+    const char directive = expanded[i];
+    auto single = std::find_if(std::begin(kSingleFields), std::end(kSingleFields),
+                               [&](const auto& entry) { return entry.first == directive; });
+    if (single != std::end(kSingleFields)) {
+      parser.steps_.push_back({single->second, 0});
+      continue;
+    }
+    switch (directive) {
       case '%':
         parser.steps_.push_back({Op::kLiteral, '%'});
         break;
