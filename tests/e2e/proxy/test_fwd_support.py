@@ -202,6 +202,18 @@ class ProxyCase(ProcessTestCase):
         self.start_proxy(self.up.url)
 
     def start_proxy(self, upstream_url=None, extra=(), config=None, workers=1):
+        # free_port() can race with suites running in parallel: a proxy that lost its port
+        # to another process exits at startup with "Address already in use"; take new ports.
+        for attempt in range(3):
+            try:
+                return self._start_proxy_once(upstream_url, extra, config, workers)
+            except RuntimeError:
+                with open(self.proxy_stderr) as err:
+                    lost_port = "in use" in err.read()
+                if not lost_port or attempt == 2:
+                    raise
+
+    def _start_proxy_once(self, upstream_url, extra, config, workers):
         self.port = free_port()
         self.admin_port = free_port()
         self.access_log = self.path("access-%d.log" % self.port)
