@@ -96,6 +96,10 @@ class MessageParser<kIsRequest>::Impl {
   std::optional<BeastParser<kIsRequest>> parser;
   std::vector<RawField> fields;
   size_t head_consumed = 0;  // head bytes Beast has taken so far
+  // Body bytes Beast scanned past the consumed point without taking them. Beast's chunk
+  // parser resumes its scan there and assumes the next put() offers at least those bytes again
+  // plus more (it reads the final chunk's line without bounds checks otherwise).
+  size_t chunk_bytes_scanned = 0;
 };
 
 template <bool kIsRequest>
@@ -114,6 +118,7 @@ void MessageParser<kIsRequest>::start(bool no_body) {
   error_ = {};
   impl_->fields.clear();
   impl_->head_consumed = 0;
+  impl_->chunk_bytes_scanned = 0;
   auto& parser = impl_->parser.emplace(head_, impl_->fields);
   parser.header_limit(header_limit_);
   parser.body_limit(boost::none);  // bodies stream; the proxy enforces its own limit
@@ -185,6 +190,10 @@ BodyProgress MessageParser<kIsRequest>::parse_chunked(std::string_view buffer,
   BodyProgress progress;
   parser.payload = 0;
   parser.decoded = decoded;
+  if (buffer.size() <= impl_->chunk_bytes_scanned) {
+    return progress;  // nothing new since Beast asked for more
+  }
+  impl_->chunk_bytes_scanned = 0;
   // Beast stops after each chunk when it needs more bytes; loop until the input is used up.
   while (progress.consumed < buffer.size() && !parser.is_done()) {
     boost::beast::error_code ec;
@@ -192,6 +201,7 @@ BodyProgress MessageParser<kIsRequest>::parse_chunked(std::string_view buffer,
     size_t used = parser.put(boost::asio::const_buffer(rest.data(), rest.size()), ec);
     progress.consumed += used;
     if (ec == beast_http::error::need_more) {
+      impl_->chunk_bytes_scanned = rest.size() - used;
       break;
     }
     if (ec) {

@@ -95,6 +95,23 @@ TEST(RequestParser, ValidatesAndMeasuresChunkedBodyIncrementally) {
   EXPECT_EQ(payload, 11u);
 }
 
+TEST(RequestParser, SameBytesAgainAfterTheLastChunkWaitForMore) {
+  // Found by request_path_fuzz: Beast reads the last-chunk line again without bounds checks
+  // when it is offered no more bytes than it already scanned.
+  RequestParser parser(8192);
+  parser.start();
+  ASSERT_EQ(parser.parse_head("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            ParseStatus::kDone);
+  for (int again = 0; again < 3; ++again) {
+    auto progress = parser.parse_chunked("0\r\n");
+    EXPECT_EQ(progress.status, ParseStatus::kNeedMore);
+    EXPECT_EQ(progress.consumed, 0u);
+  }
+  auto progress = parser.parse_chunked("0\r\nX-T: 1\r\n\r\n");
+  EXPECT_EQ(progress.status, ParseStatus::kDone);
+  EXPECT_EQ(progress.consumed, 13u);
+}
+
 TEST(RequestParser, RejectsBadChunkSize) {
   RequestParser parser(8192);
   parser.start();
