@@ -16,6 +16,7 @@ namespace {
 struct ProxyFlags {
   std::string config_path;
   std::string listen = "127.0.0.1:7000";
+  bool listen_given = false;
   std::string upstream;
   bool check = false;
   int workers = 0;
@@ -62,11 +63,15 @@ int run_proxy(const ProxyFlags& flags) {
     loaded = config::load_file(flags.config_path);
   } else if (!flags.upstream.empty()) {
     loaded = config::from_flags(flags.listen, flags.upstream);
-  } else {
+  } else if (flags.listen_given) {
     std::fprintf(stderr,
-                 "pillion proxy: give a config file (-c FILE) or an upstream "
-                 "(--upstream http://HOST:PORT or UPSTREAM_URL)\n");
+                 "pillion proxy: --listen needs an upstream (--upstream http://HOST:PORT or "
+                 "UPSTREAM_URL)\n");
     return 2;
+  } else {
+    // Nothing given: the transparent sidecar, as a pod's container runs it (`pillion init`
+    // redirects the pod's traffic to its ports).
+    loaded.snapshot = std::make_shared<const config::Snapshot>(config::transparent_sidecar());
   }
   if (!loaded) {
     std::fprintf(stderr, "pillion proxy: %s\n", loaded.error.c_str());
@@ -98,11 +103,15 @@ int run_proxy(const ProxyFlags& flags) {
 
 Command add_proxy_command(CLI::App& app) {
   auto flags = std::make_shared<ProxyFlags>();
-  auto* sub = app.add_subcommand("proxy", "Run the sidecar data plane");
+  auto* sub = app.add_subcommand(
+      "proxy",
+      "Run the sidecar data plane. With no config file and no upstream it runs the transparent "
+      "sidecar: outbound capture on 0.0.0.0:15001, inbound capture on 0.0.0.0:15006, metrics on "
+      "0.0.0.0:15090, readiness on 0.0.0.0:15021, admin on 127.0.0.1:9901 (see pillion init)");
   sub->add_option("-c,--config", flags->config_path, "YAML config file (docs/config.md)")
       ->check(CLI::ExistingFile);
-  sub->add_option("--listen", flags->listen, "Listen address without a config file")
-      ->capture_default_str();
+  auto* listen = sub->add_option("--listen", flags->listen, "Listen address without a config file")
+                     ->capture_default_str();
   sub->add_option("--upstream", flags->upstream,
                   "Upstream URL without a config file, e.g. http://127.0.0.1:8080")
       ->envname("UPSTREAM_URL");
@@ -116,7 +125,10 @@ Command add_proxy_command(CLI::App& app) {
   sub->add_option("--log-level", flags->log_level, "Diagnostic log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  return {"proxy", [flags] { return run_proxy(*flags); }};
+  return {"proxy", [flags, listen] {
+            flags->listen_given = listen->count() > 0;
+            return run_proxy(*flags);
+          }};
 }
 
 }  // namespace pillion::cli

@@ -1,5 +1,6 @@
 #include "config/load.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
@@ -274,10 +275,69 @@ ListenerMode parse_mode(const Field& field) {
   if (text == "http") {
     return ListenerMode::kHttp;
   }
-  if (text == "transparent_outbound" || text == "transparent_inbound") {
-    fail(field, "mode " + text + " is not supported yet");
+  if (text == "transparent_outbound") {
+    return ListenerMode::kTransparentOutbound;
   }
-  fail(field, "unknown mode " + quoted(text) + " (want http)");
+  if (text == "transparent_inbound") {
+    return ListenerMode::kTransparentInbound;
+  }
+  fail(field, "unknown mode " + quoted(text) +
+                  " (want http, transparent_outbound or transparent_inbound)");
+}
+
+// An address for a server of the control plane (metrics, readiness): `{address: host:port}`.
+HostPort parse_server_address(const Field& map) {
+  std::optional<HostPort> address;
+  for (const auto& [key, value] : entries(map, {"address"})) {
+    address = parse_address(value, true);
+  }
+  if (!address) {
+    fail(Field{map.node, map.mark, join(map.path, "address")}, "required");
+  }
+  return *address;
+}
+
+bool is_loopback_ip(const std::string& text) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+std::vector<uint16_t> parse_ports(const Field& list) {
+  std::vector<uint16_t> ports;
+  for (const Field& item : items(list)) {
+    ports.push_back(static_cast<uint16_t>(parse_integer(item, 1, 65535)));
+  }
+  return ports;
+}
+
+Transparent parse_transparent(const Field& map) {
+  Transparent transparent;
+  for (const auto& [key, value] :
+       entries(map, {"detect_timeout", "server_first_ports", "opaque_ports", "inbound_source",
+                     "connect_timeout", "tcp_idle_timeout"})) {
+    if (key == "detect_timeout") {
+      transparent.detect_timeout = parse_duration(value);
+    } else if (key == "server_first_ports") {
+      transparent.server_first_ports = parse_ports(value);
+    } else if (key == "opaque_ports") {
+      transparent.opaque_ports = parse_ports(value);
+    } else if (key == "inbound_source") {
+      transparent.inbound_source = parse_string(value);
+      if (!is_loopback_ip(transparent.inbound_source)) {
+        fail(value, "expected a loopback IP address such as 127.0.0.6, got " +
+                        quoted(transparent.inbound_source));
+      }
+    } else if (key == "connect_timeout") {
+      transparent.connect_timeout = parse_duration(value);
+    } else {
+      transparent.tcp_idle_timeout = parse_duration(value);
+    }
+  }
+  return transparent;
 }
 
 // A name that must match something defined elsewhere; checked once everything is read.
@@ -291,15 +351,21 @@ class Loader {
   Snapshot load(const Field& root) {
     Snapshot snapshot;
     std::optional<Field> listeners;
-    for (const auto& [key, value] :
-         entries(root, {"node", "workers", "admin", "listeners", "routes", "clusters", "access_log",
-                        "limits", "timeouts", "tracing"})) {
+    for (const auto& [key, value] : entries(
+             root, {"node", "workers", "admin", "metrics", "readiness", "listeners", "routes",
+                    "clusters", "access_log", "limits", "timeouts", "tracing", "transparent"})) {
       if (key == "node") {
         snapshot.node = parse_node(value);
       } else if (key == "workers") {
         snapshot.workers = parse_workers(value);
       } else if (key == "admin") {
         snapshot.admin = parse_admin(value);
+      } else if (key == "metrics") {
+        snapshot.metrics = parse_server_address(value);
+      } else if (key == "readiness") {
+        snapshot.readiness = parse_server_address(value);
+      } else if (key == "transparent") {
+        snapshot.transparent = parse_transparent(value);
       } else if (key == "listeners") {
         listeners = value;
       } else if (key == "routes") {
@@ -369,6 +435,11 @@ class Loader {
       }
       if (!has_address) {
         fail(Field{item.node, item.mark, join(item.path, "address")}, "required");
+      }
+      if (listener.mode != ListenerMode::kHttp && !routes) {
+        listener.routes.clear();  // everything goes to the original destination or the app
+        listeners.push_back(std::move(listener));
+        continue;
       }
       route_refs_.push_back(
           {routes ? *routes : Field{item.node, item.mark, join(item.path, "routes")},
@@ -696,6 +767,17 @@ LoadResult load_file(const std::string& path) {
   }
   ::close(fd);
   return load_yaml(text, path);
+}
+
+Snapshot transparent_sidecar() {
+  Snapshot snapshot;
+  snapshot.listeners.push_back(
+      Listener{"outbound", {"0.0.0.0", 15001}, ListenerMode::kTransparentOutbound, ""});
+  snapshot.listeners.push_back(
+      Listener{"inbound", {"0.0.0.0", 15006}, ListenerMode::kTransparentInbound, ""});
+  snapshot.metrics = HostPort{"0.0.0.0", 15090};
+  snapshot.readiness = HostPort{"0.0.0.0", 15021};
+  return snapshot;
 }
 
 LoadResult from_flags(std::string_view listen, std::string_view upstream_url) {

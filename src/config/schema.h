@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,19 @@ struct Node {
   std::string service;
 };
 
-enum class ListenerMode { kHttp };
+enum class ListenerMode {
+  kHttp,                 // explicit: the app sends HTTP here
+  kTransparentOutbound,  // iptables-redirected outbound TCP (SO_ORIGINAL_DST)
+  kTransparentInbound,   // iptables-redirected inbound TCP, delivered to the local app
+};
 
 struct Listener {
   std::string name;
   HostPort address;
   ListenerMode mode = ListenerMode::kHttp;
-  std::string routes = "default";  // key into Snapshot::routes
+  // Key into Snapshot::routes. Transparent listeners may have none: requests that match no
+  // route go to the original destination (outbound) or to the local app (inbound).
+  std::string routes = "default";
 };
 
 struct RouteMatch {
@@ -74,6 +81,19 @@ struct Timeouts {
   Duration drain = 5s;             // on SIGTERM: how long in-flight requests may finish
 };
 
+// How transparent listeners treat what they capture (docs/transparent.md).
+struct Transparent {
+  // How long to wait for a client's first bytes before treating the connection as opaque TCP:
+  // protocols where the server speaks first must not stall (linkerd's 10 s is the bad outcome).
+  Duration detect_timeout = 100ms;
+  // Destination ports whose protocol is server-first: passed through at once, no peeking.
+  std::vector<uint16_t> server_first_ports{21, 22, 25, 110, 143, 465, 587, 993, 995, 3306, 4222};
+  std::vector<uint16_t> opaque_ports;        // further ports always passed through as TCP
+  std::string inbound_source = "127.0.0.6";  // the app sees inbound traffic from here
+  Duration connect_timeout = 5s;
+  Duration tcp_idle_timeout = 3600s;  // a passed-through connection with no byte either way
+};
+
 struct Tracing {
   double sampling = 0.01;  // fraction of new traces marked sampled
 };
@@ -83,6 +103,8 @@ struct Snapshot {
   Node node;
   int workers = 0;  // 0: the container's CPU quota (core::default_worker_count)
   HostPort admin{"127.0.0.1", 9901};
+  std::optional<HostPort> metrics;    // Prometheus only (/stats/prometheus); off when unset
+  std::optional<HostPort> readiness;  // kubelet's /healthz/ready; off when unset
   std::vector<Listener> listeners;
   std::map<std::string, RouteTable> routes;
   std::vector<Cluster> clusters;
@@ -90,6 +112,7 @@ struct Snapshot {
   Limits limits;
   Timeouts timeouts;
   Tracing tracing;
+  Transparent transparent;
 
   const Cluster* find_cluster(const std::string& name) const {
     for (const auto& cluster : clusters) {

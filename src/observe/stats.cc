@@ -66,6 +66,10 @@ StatsSnapshot Stats::snapshot() const {
   add("upstream_rq_stale_retry",
       [](const WorkerStats& s) -> const Counter& { return s.upstream_rq_stale_retry; });
   add("upgrades_total", [](const WorkerStats& s) -> const Counter& { return s.upgrades_total; });
+  add("tcp_passthrough_total",
+      [](const WorkerStats& s) -> const Counter& { return s.tcp_passthrough_total; });
+  add("capture_refused_total",
+      [](const WorkerStats& s) -> const Counter& { return s.capture_refused_total; });
   for (size_t f = 0; f < static_cast<size_t>(Flag::kCount); ++f) {
     add(fmt::format("response_flag_{}", flag_code(static_cast<Flag>(f))),
         [f](const WorkerStats& s) -> const Counter& { return s.flags[f]; });
@@ -146,6 +150,11 @@ std::string Stats::render_prometheus() const {
          "upstream_rq_stale_retry");
   simple("pillion_upgrades_total", "counter",
          "Connections tunnelled after 101 Switching Protocols.", "upgrades_total");
+  simple("pillion_tcp_passthrough_total", "counter",
+         "Captured connections passed through as opaque TCP.", "tcp_passthrough_total");
+  simple("pillion_capture_refused_total", "counter",
+         "Captured connections refused: not redirected, or addressed to the proxy itself.",
+         "capture_refused_total");
   simple("pillion_access_log_dropped_total", "counter",
          "Access-log batches dropped because the writer fell behind.", "access_log_dropped");
   return out;

@@ -41,6 +41,8 @@ struct WorkerStats {
   Counter upstream_rq_pool_reused;  // requests sent on a pooled connection
   Counter upstream_rq_stale_retry;  // retried once on a fresh connection
   Counter upgrades_total;           // tunnels after 101
+  Counter tcp_passthrough_total;    // captured connections passed through as opaque bytes
+  Counter capture_refused_total;    // captured connections refused (not redirected, or a loop)
   std::array<Counter, static_cast<size_t>(Flag::kCount)> flags;
 };
 

@@ -6,6 +6,40 @@
 
 namespace pillion::proxy {
 
+namespace {
+
+// A route with no timeout of its own to a built-in cluster: a transparent sidecar must not
+// impose limits the app never asked for (Istio's passthrough does the same).
+RouteRuntime builtin_route(Runtime& runtime, const char* name, Destination destination) {
+  for (const auto& cluster : runtime.clusters) {
+    if (cluster.destination != destination) {
+      continue;
+    }
+    for (const auto& route : runtime.builtin_routes) {
+      if (route->cluster == name) {
+        return RouteRuntime{route.get(), cluster.index};
+      }
+    }
+  }
+  const auto& transparent = runtime.config->transparent;
+  auto cluster = std::make_unique<config::Cluster>();
+  cluster->name = name;
+  cluster->connect_timeout = transparent.connect_timeout;
+  ClusterRuntime cluster_runtime;
+  cluster_runtime.config = cluster.get();
+  cluster_runtime.destination = destination;
+  cluster_runtime.index = runtime.clusters.size();
+  runtime.clusters.push_back(cluster_runtime);
+  runtime.builtin_clusters.push_back(std::move(cluster));
+  auto route = std::make_unique<config::Route>();
+  route->cluster = name;
+  route->timeout = core::Duration::zero();
+  runtime.builtin_routes.push_back(std::move(route));
+  return RouteRuntime{runtime.builtin_routes.back().get(), cluster_runtime.index};
+}
+
+}  // namespace
+
 RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
@@ -38,6 +72,16 @@ RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
   for (const auto& listener : config->listeners) {
     ListenerRuntime listener_runtime;
     listener_runtime.config = &listener;
+    if (listener.mode == config::ListenerMode::kTransparentOutbound) {
+      listener_runtime.fallback =
+          builtin_route(*runtime, "original-destination", Destination::kOriginalDestination);
+    } else if (listener.mode == config::ListenerMode::kTransparentInbound) {
+      listener_runtime.fallback = builtin_route(*runtime, "local-app", Destination::kLocalApp);
+    }
+    if (listener.routes.empty() && listener_runtime.fallback) {
+      runtime->listeners.push_back(std::move(listener_runtime));
+      continue;
+    }
     auto table = config->routes.find(listener.routes);
     if (table == config->routes.end()) {
       error = fmt::format("listener {}: no route table named {}", listener.name, listener.routes);

@@ -3,6 +3,7 @@
 // route -> cluster indices. Built once on the main thread; immutable and shared by workers.
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,14 +12,25 @@
 namespace pillion::proxy {
 
 struct Endpoint {
+  static constexpr size_t kNotPooled = static_cast<size_t>(-1);
+
   boost::asio::ip::tcp::endpoint address;
   std::string label;      // "127.0.0.1:8080" for logs
   std::string authority;  // as configured, for a Host header when the client sent none
-  size_t id = 0;          // index into Runtime::endpoints (pool slot)
+  size_t id = 0;          // index into Runtime::endpoints (pool slot), or kNotPooled
+  std::optional<boost::asio::ip::address> source;  // bind here before connecting
+};
+
+// Where a cluster's requests go.
+enum class Destination : uint8_t {
+  kEndpoints,            // the configured endpoints
+  kOriginalDestination,  // where the captured connection was going (transparent outbound)
+  kLocalApp,             // the app in this pod, at 127.0.0.1:<original port> (transparent inbound)
 };
 
 struct ClusterRuntime {
   const config::Cluster* config = nullptr;
+  Destination destination = Destination::kEndpoints;
   std::vector<size_t> endpoints;  // ids
   size_t index = 0;
 };
@@ -31,6 +43,8 @@ struct RouteRuntime {
 struct ListenerRuntime {
   const config::Listener* config = nullptr;
   std::vector<RouteRuntime> routes;
+  // Transparent listeners: where a request that matches no route goes.
+  std::optional<RouteRuntime> fallback;
 };
 
 struct Runtime {
@@ -38,6 +52,9 @@ struct Runtime {
   std::vector<Endpoint> endpoints;
   std::vector<ClusterRuntime> clusters;
   std::vector<ListenerRuntime> listeners;
+  // Built-in clusters and routes of transparent listeners (stable addresses for the pointers).
+  std::vector<std::unique_ptr<config::Cluster>> builtin_clusters;
+  std::vector<std::unique_ptr<config::Route>> builtin_routes;
 };
 
 using RuntimePtr = std::shared_ptr<const Runtime>;

@@ -156,6 +156,35 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
   }
 
+  // Metrics and readiness get servers of their own on the main thread, so a scrape or a kubelet
+  // probe never depends on the data path or the loopback-only admin port.
+  admin::AdminServer metrics(main_context, [&](auto, auto path, auto) -> admin::AdminResponse {
+    if (path == "/stats/prometheus" || path == "/metrics") {
+      return {200, "text/plain; version=0.0.4; charset=utf-8", stats.render_prometheus()};
+    }
+    return {404, "text/plain; charset=utf-8", "metrics are at /stats/prometheus\n"};
+  });
+  admin::AdminServer readiness(main_context, [&](auto, auto path, auto) -> admin::AdminResponse {
+    if (path != "/healthz/ready") {
+      return {404, "text/plain; charset=utf-8", "readiness is at /healthz/ready\n"};
+    }
+    if (state.draining) {
+      return {503, "text/plain; charset=utf-8", "draining\n"};
+    }
+    return {200, "text/plain; charset=utf-8", "ready\n"};
+  });
+  for (auto [server, address, what] : {std::tuple{&metrics, &config.metrics, "metrics"},
+                                       std::tuple{&readiness, &config.readiness, "readiness"}}) {
+    std::string error;
+    if (*address && !server->start(**address, error)) {
+      spdlog::error("{}: {}", what, error);
+      return 1;
+    }
+    if (*address) {
+      spdlog::info("{} on {}:{}", what, (*address)->host, server->port());
+    }
+  }
+
   for (auto& worker : workers) {
     worker->start();
   }
@@ -188,6 +217,8 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
         worker->stop();
       }
       admin.stop();
+      metrics.stop();
+      readiness.stop();
       stopped = true;
       signals.cancel();
       return;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace pillion::proxy {
 
@@ -74,6 +75,12 @@ Session::Session(Worker& worker, tcp::socket socket, const ListenerRuntime& list
   response_head_.reserve(2048);
   exchange_.method.reserve(16);
   exchange_.path.reserve(256);
+}
+
+void Session::captured(Endpoint destination, std::string_view first_bytes) {
+  captured_destination_ = std::move(destination);
+  std::memcpy(in_.write_pointer(), first_bytes.data(), first_bytes.size());
+  in_.commit(first_bytes.size());
 }
 
 Session::~Session() {
@@ -200,6 +207,10 @@ awaitable<void> Session::run() {
   }
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   socket_.close(ignored);
+  if (captured_idle_) {
+    worker_.pool().discard(*captured_idle_);
+    captured_idle_.reset();
+  }
 }
 
 // After an error reply the client may still be sending a body; closing at once would make the
@@ -402,6 +413,9 @@ awaitable<bool> Session::handle_request() {
   bool absolute = split_absolute_target(head.target, absolute_authority, origin_target);
   std::string_view route_host = absolute ? absolute_authority : host.value_or("");
   exchange_.route = match_route(listener_, route_host, absolute ? origin_target : head.target);
+  if (exchange_.route == nullptr && listener_.fallback) {
+    exchange_.route = &*listener_.fallback;
+  }
   if (exchange_.route == nullptr) {
     std::string detail = fmt::format("no route for host '{}'", route_host);
     co_await fail_before_upstream(404, detail, Flag::kNoRoute);
@@ -429,8 +443,19 @@ awaitable<bool> Session::handle_request() {
 
   const auto& runtime = worker_.runtime();
   const auto& cluster = runtime.clusters[exchange_.route->cluster];
-  size_t pick = worker_.next_round_robin(cluster.index) % cluster.endpoints.size();
-  const Endpoint& endpoint = runtime.endpoints[cluster.endpoints[pick]];
+  const Endpoint* chosen = nullptr;
+  if (cluster.destination == Destination::kEndpoints) {
+    size_t pick = worker_.next_round_robin(cluster.index) % cluster.endpoints.size();
+    chosen = &runtime.endpoints[cluster.endpoints[pick]];
+  } else if (captured_destination_) {
+    chosen = &*captured_destination_;
+  } else {
+    std::string detail = fmt::format("cluster {} needs a captured connection (transparent mode)",
+                                     cluster.config->name);
+    co_await fail_before_upstream(502, detail, Flag::kNoRoute);
+    co_return !exchange_.close_after;
+  }
+  const Endpoint& endpoint = *chosen;
 
   http::UpstreamRequestContext context;
   context.request_id = exchange_.request_id_view;
@@ -473,6 +498,9 @@ awaitable<bool> Session::connect(const Endpoint& endpoint, tcp::socket& upstream
   const auto& cluster = worker_.runtime().clusters[exchange_.route->cluster];
   boost::system::error_code ec;
   upstream.open(endpoint.address.protocol(), ec);
+  if (!ec && endpoint.source) {
+    upstream.bind(tcp::endpoint(*endpoint.source, 0), ec);
+  }
   if (!ec) {
     arm(Phase::kConnect, cluster.config->connect_timeout);
     std::tie(ec) = co_await upstream.async_connect(endpoint.address, kUse);
@@ -507,7 +535,16 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
   if (allow_pooled) {
     // A request that could not be retried on a fresh connection is worth one peek more.
     bool retryable = exchange_.body == http::BodyKind::kNone && request_is_idempotent();
-    if (auto pooled = pool.acquire(endpoint.id, worker_.now(), !retryable)) {
+    if (endpoint.id == Endpoint::kNotPooled) {
+      if (captured_idle_ && connection_looks_open(*captured_idle_)) {
+        upstream = std::move(*captured_idle_);
+        reused = true;
+        stats.upstream_rq_pool_reused.add();
+      } else if (captured_idle_) {
+        pool.discard(*captured_idle_);
+      }
+      captured_idle_.reset();
+    } else if (auto pooled = pool.acquire(endpoint.id, worker_.now(), !retryable)) {
       upstream = std::move(*pooled);
       reused = true;
       stats.upstream_rq_pool_reused.add();
@@ -545,7 +582,10 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
     outcome = co_await (pump_request_body(upstream) && relay_and_stop_pump(upstream, reused));
   }
   upstream_ = nullptr;
-  if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_) {
+  if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_ &&
+      endpoint.id == Endpoint::kNotPooled) {
+    captured_idle_.emplace(std::move(upstream));
+  } else if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_) {
     pool.release(
         endpoint.id, std::move(upstream), worker_.now(),
         static_cast<size_t>(

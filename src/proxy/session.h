@@ -19,19 +19,20 @@
 
 namespace pillion::proxy {
 
-class Session : public SessionHook {
+class Session final : public Connection {
  public:
   Session(Worker& worker, boost::asio::ip::tcp::socket socket, const ListenerRuntime& listener);
   ~Session();
 
+  // A captured connection: the bytes read while detecting its protocol, and where requests
+  // that go to the original destination or the local app are sent. Call before run().
+  void captured(Endpoint destination, std::string_view first_bytes);
+
   boost::asio::awaitable<void> run();
 
-  // Called by the worker's ticker: enforces the current deadline.
-  void on_tick(Clock::time_point now);
-  // Called when the worker drains: closes the connection if no request is in flight.
-  void on_drain();
-  // Ends the connection now (shutdown after the drain time).
-  void abort();
+  void on_tick(Clock::time_point now) override;
+  void on_drain() override;
+  void abort() override;
 
  private:
   using tcp = boost::asio::ip::tcp;
@@ -119,6 +120,10 @@ class Session : public SessionHook {
   bool client_wait_pending_ = false;
   bool client_gone_ = false;
   std::shared_ptr<Session*> self_;  // lets a late completion see that the session is gone
+  // Captured connections: their one destination, and its idle keep-alive connection (a pool
+  // of one: the destination is this connection's own).
+  std::optional<Endpoint> captured_destination_;
+  std::optional<tcp::socket> captured_idle_;
 
   // The request in flight.
   struct Exchange {

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/capture.h"
 #include "proxy/session.h"
 
 namespace pillion::proxy {
@@ -130,10 +131,16 @@ void Worker::accept_loop(Listening& listening) {
             co_await backoff.async_wait(use);
             continue;
           }
-          asio::co_spawn(
-              context_,
-              run_session(std::make_unique<Session>(*this, std::move(socket), *listening.listener)),
-              asio::detached);
+          const ListenerRuntime& listener = *listening.listener;
+          if (listener.config->mode == config::ListenerMode::kHttp) {
+            asio::co_spawn(
+                context_,
+                run_session(std::make_unique<Session>(*this, std::move(socket), listener)),
+                asio::detached);
+          } else {
+            asio::co_spawn(context_, run_captured(*this, std::move(socket), listener),
+                           asio::detached);
+          }
         }
       },
       asio::detached);
@@ -163,8 +170,8 @@ void Worker::tick() {
   });
 }
 
-void Worker::link(Session& session) {
-  sessions_.push_back(session);
+void Worker::link(Connection& connection) {
+  sessions_.push_back(connection);
 }
 
 void Worker::drain() {

@@ -18,11 +18,21 @@
 
 namespace pillion::proxy {
 
-class Session;
-
-// Sessions register here so the worker's ticker can enforce their deadlines and drain them.
+// Connections (HTTP sessions, TCP relays) register with their worker so its ticker can enforce
+// their deadlines and drain or end them.
 using SessionHook =
     boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+class Connection : public SessionHook {
+ public:
+  virtual ~Connection() = default;
+  // The worker's ticker: enforce the current deadline.
+  virtual void on_tick(std::chrono::steady_clock::time_point now) = 0;
+  // The worker drains: close when nothing is in flight.
+  virtual void on_drain() = 0;
+  // The worker stops: end now.
+  virtual void abort() = 0;
+};
 
 class Worker {
  public:
@@ -50,7 +60,7 @@ class Worker {
   Clock::time_point now() const { return now_; }  // refreshed every tick
   bool draining() const { return draining_; }
   size_t next_round_robin(size_t cluster) { return round_robin_[cluster]++; }
-  void link(Session& session);
+  void link(Connection& connection);
 
   // Any thread.
   uint64_t active_sessions() const { return stats_.downstream_cx_active.get(); }
@@ -79,7 +89,7 @@ class Worker {
   int ticks_ = 0;
   bool draining_ = false;
   bool stopped_ = false;
-  boost::intrusive::list<Session, boost::intrusive::base_hook<SessionHook>,
+  boost::intrusive::list<Connection, boost::intrusive::base_hook<SessionHook>,
                          boost::intrusive::constant_time_size<false>>
       sessions_;
   std::thread thread_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -233,8 +234,8 @@ const ErrorCase kErrorCases[] = {
     {"StrayComma", ", {", "t.yaml:1:1: syntax error: unexpected ','"},
     {"StrayCommaLine", "\n,\n", "t.yaml:2:1: syntax error: unexpected ','"},
     {"UnknownTopLevelKey", "listeners: []\negress_scope: [a]\n",
-     "t.yaml:2:1: egress_scope: unknown key (expected one of: node, workers, admin, listeners, "
-     "routes, clusters, access_log, limits, timeouts, tracing)"},
+     "t.yaml:2:1: egress_scope: unknown key (expected one of: node, workers, admin, metrics, "
+     "readiness, listeners, routes, clusters, access_log, limits, timeouts, tracing, transparent)"},
     {"MissingListeners", "workers: 2\n", "t.yaml:1:1: listeners: required: at least one listener"},
     {"ListenersNotAList", "listeners: { a: 1 }\n",
      "t.yaml:1:12: listeners: expected a list, got a map"},
@@ -249,11 +250,20 @@ const ErrorCase kErrorCases[] = {
      "t.yaml:2:25: listeners[0].address: bad address 'localhost' (want host:port)"},
     {"ListenerPortOutOfRange", "listeners:\n  - { name: l, address: 127.0.0.1:70000 }\n",
      "t.yaml:2:25: listeners[0].address: port 70000 out of range in '127.0.0.1:70000' (0..65535)"},
-    {"TransparentModeNotYet",
-     "listeners:\n  - { name: o, address: 0.0.0.0:15001, mode: transparent_outbound }\n",
-     "t.yaml:2:46: listeners[0].mode: mode transparent_outbound is not supported yet"},
     {"UnknownMode", "listeners:\n  - { name: o, address: 0.0.0.0:1, mode: tcp }\n",
-     "t.yaml:2:42: listeners[0].mode: unknown mode 'tcp' (want http)"},
+     "t.yaml:2:42: listeners[0].mode: unknown mode 'tcp' (want http, transparent_outbound or "
+     "transparent_inbound)"},
+    {"TransparentBadPort",
+     "listeners:\n  - { name: o, address: 0.0.0.0:1, mode: transparent_outbound }\n"
+     "transparent: { opaque_ports: [6379, 0] }\n",
+     "t.yaml:3:37: transparent.opaque_ports[1]: '0' out of range (1..65535)"},
+    {"TransparentSourceNotLoopback",
+     "listeners:\n  - { name: o, address: 0.0.0.0:1, mode: transparent_inbound }\n"
+     "transparent: { inbound_source: 10.0.0.6 }\n",
+     "t.yaml:3:32: transparent.inbound_source: expected a loopback IP address such as "
+     "127.0.0.6, got '10.0.0.6'"},
+    {"MetricsWithoutAddress", "listeners:\n  - { name: l, address: 0.0.0.0:1 }\nmetrics: {}\n",
+     "t.yaml:3:10: metrics.address: required"},
     {"DuplicateListener",
      "listeners:\n  - { name: a, address: 0.0.0.0:1 }\n  - { name: a, address: 0.0.0.0:2 }\n",
      "t.yaml:3:13: listeners[1].name: duplicate listener name 'a'"},
@@ -343,8 +353,8 @@ const ErrorCase kErrorCases[] = {
     {"NonStringKey", "listeners: []\n[a]: 1\n",
      "t.yaml:2:1: (top level): keys must be strings, got a list"},
     {"NewlineInKeyStaysOneLine", "\"a\\nb\": 1\n",
-     "t.yaml:1:1: a\\nb: unknown key (expected one of: node, workers, admin, listeners, routes, "
-     "clusters, access_log, limits, timeouts, tracing)"},
+     "t.yaml:1:1: a\\nb: unknown key (expected one of: node, workers, admin, metrics, readiness, "
+     "listeners, routes, clusters, access_log, limits, timeouts, tracing, transparent)"},
     {"TooDeep",
      "listeners: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
@@ -357,6 +367,50 @@ INSTANTIATE_TEST_SUITE_P(Cases, LoadErrors, testing::ValuesIn(kErrorCases),
                          [](const testing::TestParamInfo<ErrorCase>& info) {
                            return std::string(info.param.name);
                          });
+
+TEST(Transparent, ListenersNeedNoRoutesAndSettingsHaveDefaults) {
+  LoadResult result = load_yaml(R"(listeners:
+  - { name: out, address: 0.0.0.0:15001, mode: transparent_outbound }
+  - { name: in, address: 0.0.0.0:15006, mode: transparent_inbound, routes: inbound }
+routes:
+  inbound:
+    - match: { path_prefix: /admin }
+      cluster: c
+clusters:
+  - { name: c, endpoints: ["127.0.0.1:8080"] }
+metrics: { address: 0.0.0.0:15090 }
+readiness: { address: 0.0.0.0:15021 }
+transparent: { detect_timeout: 50ms, opaque_ports: [6379], server_first_ports: [25] }
+)",
+                                "t.yaml");
+  ASSERT_TRUE(result) << result.error;
+  const Snapshot& config = *result.snapshot;
+  EXPECT_EQ(config.listeners[0].mode, ListenerMode::kTransparentOutbound);
+  EXPECT_EQ(config.listeners[0].routes, "");
+  EXPECT_EQ(config.listeners[1].mode, ListenerMode::kTransparentInbound);
+  EXPECT_EQ(config.listeners[1].routes, "inbound");
+  EXPECT_EQ(config.metrics->port, 15090);
+  EXPECT_EQ(config.readiness->port, 15021);
+  EXPECT_EQ(config.transparent.detect_timeout, 50ms);
+  EXPECT_EQ(config.transparent.opaque_ports, std::vector<uint16_t>{6379});
+  EXPECT_EQ(config.transparent.server_first_ports, std::vector<uint16_t>{25});
+  EXPECT_EQ(config.transparent.inbound_source, "127.0.0.6");
+}
+
+TEST(Transparent, ZeroConfigSidecarUsesTheWellKnownPorts) {
+  Snapshot config = transparent_sidecar();
+  ASSERT_EQ(config.listeners.size(), 2u);
+  EXPECT_EQ(config.listeners[0].address.to_string(), "0.0.0.0:15001");
+  EXPECT_EQ(config.listeners[0].mode, ListenerMode::kTransparentOutbound);
+  EXPECT_EQ(config.listeners[1].address.to_string(), "0.0.0.0:15006");
+  EXPECT_EQ(config.listeners[1].mode, ListenerMode::kTransparentInbound);
+  EXPECT_EQ(config.metrics->to_string(), "0.0.0.0:15090");
+  EXPECT_EQ(config.readiness->to_string(), "0.0.0.0:15021");
+  EXPECT_EQ(config.admin.to_string(), "127.0.0.1:9901");
+  // MySQL speaks first: it must never wait for the detection timeout.
+  const auto& ports = config.transparent.server_first_ports;
+  EXPECT_NE(std::find(ports.begin(), ports.end(), 3306), ports.end());
+}
 
 TEST(FromFlags, BuildsOneListenerRouteAndCluster) {
   LoadResult result = from_flags("127.0.0.1:7000", "http://127.0.0.1:8080");

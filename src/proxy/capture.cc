@@ -1,0 +1,140 @@
+#include "proxy/capture.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "proxy/original_destination.h"
+#include "proxy/protocol_detect.h"
+#include "proxy/session.h"
+#include "proxy/tcp_relay.h"
+
+namespace pillion::proxy {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+bool listed(const std::vector<uint16_t>& ports, uint16_t port) {
+  return std::find(ports.begin(), ports.end(), port) != ports.end();
+}
+
+// Reads the client's first bytes until they tell the protocol, the detection timeout passes
+// (then it is opaque: the server may be the one to speak first), or the client closes.
+awaitable<Protocol> detect(tcp::socket& socket, std::string& first_bytes, core::Duration timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_after(timeout);
+  while (true) {
+    auto ready =
+        co_await (socket.async_wait(tcp::socket::wait_read, kUse) || timer.async_wait(kUse));
+    if (ready.index() == 1) {
+      co_return Protocol::kOpaque;  // the client is silent: a server-first protocol
+    }
+    if (std::get<0>(std::get<0>(ready))) {
+      co_return Protocol::kOpaque;  // the relay will see the error and end the connection
+    }
+    char buffer[kDetectBytes];
+    boost::system::error_code ec;
+    size_t n = socket.read_some(asio::buffer(buffer, kDetectBytes - first_bytes.size()), ec);
+    if (ec) {
+      co_return Protocol::kOpaque;  // closed or reset before the protocol was clear
+    }
+    first_bytes.append(buffer, n);
+    auto protocol = detect_protocol(first_bytes);
+    if (protocol != Protocol::kNeedMore) {
+      co_return protocol;
+    }
+    if (first_bytes.size() >= kDetectBytes) {
+      co_return Protocol::kOpaque;
+    }
+  }
+}
+
+// Where the bytes go: the original destination (outbound), or the app on loopback at the
+// original port, from the configured source address so the pod's rules leave it alone.
+TcpDestination destination_for(const ListenerRuntime& listener, const tcp::endpoint& original,
+                               const config::Transparent& transparent) {
+  TcpDestination destination;
+  destination.address = original;
+  if (listener.config->mode == config::ListenerMode::kTransparentInbound) {
+    if (original.address().is_v6()) {
+      destination.address = tcp::endpoint(asio::ip::address_v6::loopback(), original.port());
+    } else {
+      destination.address = tcp::endpoint(asio::ip::address_v4::loopback(), original.port());
+      boost::system::error_code ec;
+      auto source = asio::ip::make_address(transparent.inbound_source, ec);
+      if (!ec && source.is_v4()) {
+        destination.source = source;
+      }
+    }
+  }
+  return destination;
+}
+
+}  // namespace
+
+awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerRuntime& listener) {
+  const auto& transparent = worker.runtime().config->transparent;
+  const auto& name = listener.config->name;
+  std::string error;
+  boost::system::error_code ec;
+  auto local = socket.local_endpoint(ec);
+  auto peer = socket.remote_endpoint(ec);
+  auto original = original_destination(socket, error);
+  if (!original) {
+    worker.stats().capture_refused_total.add();
+    spdlog::warn("listener {}: refused {}: {}", name, endpoint_label(peer), error);
+    co_return;
+  }
+  // Without a redirect (or when the app dialled the capture port itself) the original
+  // destination is this very listener: proxying would loop back here forever.
+  if (*original == local) {
+    worker.stats().capture_refused_total.add();
+    spdlog::warn(
+        "listener {}: refused {}: its destination {} is the proxy itself (not "
+        "redirected, or a loop)",
+        name, endpoint_label(peer), endpoint_label(*original));
+    co_return;
+  }
+  auto destination = destination_for(listener, *original, transparent);
+  std::string first_bytes;
+  Protocol protocol = Protocol::kOpaque;
+  uint16_t port = original->port();
+  if (!listed(transparent.server_first_ports, port) && !listed(transparent.opaque_ports, port)) {
+    protocol = co_await detect(socket, first_bytes, transparent.detect_timeout);
+  }
+  try {
+    if (protocol == Protocol::kHttp1) {
+      Endpoint endpoint;
+      endpoint.address = destination.address;
+      endpoint.label = endpoint_label(destination.address);
+      endpoint.authority = endpoint_label(*original);
+      endpoint.id = Endpoint::kNotPooled;
+      endpoint.source = destination.source;
+      auto session = std::make_unique<Session>(worker, std::move(socket), listener);
+      session->captured(std::move(endpoint), first_bytes);
+      co_await session->run();
+    } else {
+      destination.protocol = protocol_name(protocol);
+      auto relay = std::make_unique<TcpRelay>(worker, std::move(socket), listener,
+                                              std::move(destination), std::move(first_bytes));
+      co_await relay->run();
+    }
+  } catch (const std::exception& exception) {
+    spdlog::error("bug: captured connection ended by exception: {}", exception.what());
+  }
+}
+
+}  // namespace pillion::proxy
