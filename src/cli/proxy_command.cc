@@ -2,6 +2,10 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -25,6 +29,21 @@ struct ProxyFlags {
   std::string admin;
   std::string log_level = "info";
 };
+
+// IPv6 can be compiled out or disabled (ipv6.disable=1, or a pod without it): then only IPv4
+// capture listeners are opened.
+bool host_has_ipv6() {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_in6 any{};
+  any.sin6_family = AF_INET6;
+  any.sin6_addr = in6addr_any;
+  bool usable = ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)) == 0;
+  ::close(fd);
+  return usable;
+}
 
 // Command-line overrides win over the file, so one file can serve several instances.
 bool apply_overrides(const ProxyFlags& flags, config::Snapshot& snapshot, std::string& error) {
@@ -71,7 +90,8 @@ int run_proxy(const ProxyFlags& flags) {
   } else {
     // Nothing given: the transparent sidecar, as a pod's container runs it (`pillion init`
     // redirects the pod's traffic to its ports).
-    loaded.snapshot = std::make_shared<const config::Snapshot>(config::transparent_sidecar());
+    loaded.snapshot =
+        std::make_shared<const config::Snapshot>(config::transparent_sidecar(host_has_ipv6()));
   }
   if (!loaded) {
     std::fprintf(stderr, "pillion proxy: %s\n", loaded.error.c_str());

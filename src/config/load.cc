@@ -769,12 +769,20 @@ LoadResult load_file(const std::string& path) {
   return load_yaml(text, path);
 }
 
-Snapshot transparent_sidecar() {
+Snapshot transparent_sidecar(bool ipv6) {
   Snapshot snapshot;
   snapshot.listeners.push_back(
       Listener{"outbound", {"0.0.0.0", 15001}, ListenerMode::kTransparentOutbound, ""});
   snapshot.listeners.push_back(
       Listener{"inbound", {"0.0.0.0", 15006}, ListenerMode::kTransparentInbound, ""});
+  if (ipv6) {
+    // `pillion init` redirects IPv6 too: without these its redirected connections would be
+    // refused.
+    snapshot.listeners.push_back(
+        Listener{"outbound-ipv6", {"::", 15001}, ListenerMode::kTransparentOutbound, ""});
+    snapshot.listeners.push_back(
+        Listener{"inbound-ipv6", {"::", 15006}, ListenerMode::kTransparentInbound, ""});
+  }
   snapshot.metrics = HostPort{"0.0.0.0", 15090};
   snapshot.readiness = HostPort{"0.0.0.0", 15021};
   return snapshot;

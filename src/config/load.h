@@ -20,7 +20,8 @@ LoadResult load_file(const std::string& path);
 LoadResult from_flags(std::string_view listen, std::string_view upstream_url);
 
 // `pillion proxy` with nothing else: the transparent sidecar on the ports of DESIGN.md §1
-// (outbound 15001, inbound 15006, metrics 15090, readiness 15021, admin 127.0.0.1:9901).
-Snapshot transparent_sidecar();
+// (outbound 15001, inbound 15006, metrics 15090, readiness 15021, admin 127.0.0.1:9901), with
+// IPv6 capture listeners beside the IPv4 ones when the host has IPv6.
+Snapshot transparent_sidecar(bool ipv6);
 
 }  // namespace pillion::config

@@ -398,8 +398,11 @@ transparent: { detect_timeout: 50ms, opaque_ports: [6379], server_first_ports: [
 }
 
 TEST(Transparent, ZeroConfigSidecarUsesTheWellKnownPorts) {
-  Snapshot config = transparent_sidecar();
-  ASSERT_EQ(config.listeners.size(), 2u);
+  Snapshot config = transparent_sidecar(true);
+  ASSERT_EQ(config.listeners.size(), 4u);
+  EXPECT_EQ(config.listeners[2].address.to_string(), "[::]:15001");
+  EXPECT_EQ(config.listeners[3].mode, ListenerMode::kTransparentInbound);
+  EXPECT_EQ(transparent_sidecar(false).listeners.size(), 2u);
   EXPECT_EQ(config.listeners[0].address.to_string(), "0.0.0.0:15001");
   EXPECT_EQ(config.listeners[0].mode, ListenerMode::kTransparentOutbound);
   EXPECT_EQ(config.listeners[1].address.to_string(), "0.0.0.0:15006");
