@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "config/load.h"
+#include "core/duration.h"
 #include "core/log.h"
 #include "proxy/server.h"
 
@@ -27,6 +28,9 @@ struct ProxyFlags {
   std::string access_log;
   std::string access_log_format;
   std::string admin;
+  std::string metrics;
+  std::string readiness;
+  std::string drain_time;
   std::string log_level = "info";
 };
 
@@ -68,6 +72,31 @@ bool apply_overrides(const ProxyFlags& flags, config::Snapshot& snapshot, std::s
       return false;
     }
     snapshot.admin = *admin;
+  }
+  for (auto [text, target, flag] : {std::tuple{&flags.metrics, &snapshot.metrics, "--metrics"},
+                                    std::tuple{&flags.readiness, &snapshot.readiness, "--ready"}}) {
+    if (text->empty()) {
+      continue;
+    }
+    if (*text == "off") {
+      target->reset();
+      continue;
+    }
+    auto address = core::parse_host_port(*text);
+    if (!address) {
+      error = fmt::format("{}: bad address '{}' (want host:port, or off)", flag, *text);
+      return false;
+    }
+    *target = *address;
+  }
+  if (!flags.drain_time.empty()) {
+    auto drain = core::parse_duration(flags.drain_time);
+    if (!drain) {
+      error =
+          fmt::format("--drain-time: bad duration '{}' (want e.g. 5s, 500ms)", flags.drain_time);
+      return false;
+    }
+    snapshot.timeouts.drain = *drain;
   }
   if (flags.workers > 0) {
     snapshot.workers = flags.workers;
@@ -142,6 +171,14 @@ Command add_proxy_command(CLI::App& app) {
   sub->add_option("--access-log", flags->access_log, "Access log path, or 'off'");
   sub->add_option("--access-log-format", flags->access_log_format, "text or json");
   sub->add_option("--admin", flags->admin, "Admin API address (default 127.0.0.1:9901)");
+  sub->add_option("--drain-time", flags->drain_time,
+                  "On SIGTERM: keep serving (Connection: close) this long, then give requests in "
+                  "flight as long again (timeouts.drain, default 5s)");
+  sub->add_option("--metrics", flags->metrics,
+                  "Prometheus server address, or 'off' (zero-config default 0.0.0.0:15090)");
+  sub->add_option("--ready", flags->readiness,
+                  "Readiness server address for /healthz/ready, or 'off' (zero-config default "
+                  "0.0.0.0:15021)");
   sub->add_option("--log-level", flags->log_level, "Diagnostic log level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();

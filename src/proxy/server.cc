@@ -9,13 +9,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <nlohmann/json.hpp>
 
 #include "admin/admin_server.h"
 #include "core/cgroup.h"
 #include "core/log.h"
 #include "observe/access_log.h"
 #include "observe/stats.h"
+#include "proxy/admin_api.h"
+#include "proxy/lifecycle.h"
 #include "proxy/worker.h"
 
 namespace pillion::proxy {
@@ -48,53 +49,6 @@ bool probe_address_free(const core::HostPort& address, std::string& error) {
     return false;
   }
   return true;
-}
-
-struct ProcessState {
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  bool draining = false;
-};
-
-admin::AdminResponse handle_admin(std::string_view method, std::string_view path,
-                                  std::string_view query, const observe::Stats& stats,
-                                  const Runtime& runtime, const ProcessState& state, int workers) {
-  if (path == "/ready") {
-    if (state.draining) {
-      return {503, "text/plain; charset=utf-8", "DRAINING\n"};
-    }
-    return {200, "text/plain; charset=utf-8", "LIVE\n"};
-  }
-  if (path == "/stats") {
-    return {200, "text/plain; charset=utf-8", stats.render_text()};
-  }
-  if (path == "/stats/prometheus") {
-    return {200, "text/plain; version=0.0.4; charset=utf-8", stats.render_prometheus()};
-  }
-  if (path == "/server_info") {
-    nlohmann::json info = {
-        {"version", PILLION_VERSION},
-        {"state", state.draining ? "DRAINING" : "LIVE"},
-        {"workers", workers},
-        {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(
-                               std::chrono::steady_clock::now() - state.started)
-                               .count()},
-        {"node", {{"id", runtime.config->node.id}, {"service", runtime.config->node.service}}},
-    };
-    return {200, "application/json", info.dump(2) + "\n"};
-  }
-  if (path == "/logging") {
-    if (method != "POST") {
-      return {405, "text/plain; charset=utf-8", "use POST /logging?level=debug\n"};
-    }
-    constexpr std::string_view kKey = "level=";
-    if (!query.starts_with(kKey) || !core::set_log_level(query.substr(kKey.size()))) {
-      return {400, "text/plain; charset=utf-8",
-              "level must be one of trace, debug, info, warn, error, off\n"};
-    }
-    return {200, "text/plain; charset=utf-8", fmt::format("level set to {}\n", query.substr(6))};
-  }
-  return {404, "text/plain; charset=utf-8",
-          "admin endpoints: /ready /stats /stats/prometheus /server_info POST /logging?level=\n"};
 }
 
 }  // namespace
@@ -144,9 +98,12 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   }
 
   asio::io_context main_context(1);
-  ProcessState state;
+  asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
+  std::function<void()> on_stopped;
+  Lifecycle lifecycle(main_context, workers, config.timeouts.drain, [&] { on_stopped(); });
+  AdminContext admin_context{stats, *runtime, lifecycle, worker_count};
   admin::AdminServer admin(main_context, [&](auto method, auto path, auto query) {
-    return handle_admin(method, path, query, stats, *runtime, state, worker_count);
+    return handle_admin(method, path, query, admin_context);
   });
   if (config.admin.port != 0 || !config.admin.host.empty()) {
     std::string error;
@@ -164,15 +121,8 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
     return {404, "text/plain; charset=utf-8", "metrics are at /stats/prometheus\n"};
   });
-  admin::AdminServer readiness(main_context, [&](auto, auto path, auto) -> admin::AdminResponse {
-    if (path != "/healthz/ready") {
-      return {404, "text/plain; charset=utf-8", "readiness is at /healthz/ready\n"};
-    }
-    if (state.draining) {
-      return {503, "text/plain; charset=utf-8", "draining\n"};
-    }
-    return {200, "text/plain; charset=utf-8", "ready\n"};
-  });
+  admin::AdminServer readiness(
+      main_context, [&](auto, auto path, auto) { return handle_readiness(path, lifecycle); });
   for (auto [server, address, what] : {std::tuple{&metrics, &config.metrics, "metrics"},
                                        std::tuple{&readiness, &config.readiness, "readiness"}}) {
     std::string error;
@@ -199,38 +149,14 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     options.on_ready();
   }
 
-  asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
-  asio::steady_timer drain_timer(main_context);
-  auto drain_deadline = std::chrono::steady_clock::time_point::max();
   bool stopped = false;
-
-  std::function<void()> check_drained = [&] {
-    uint64_t active = 0;
-    for (auto& worker : workers) {
-      active += worker->active_sessions();
-    }
-    if (active == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
-      if (active > 0) {
-        spdlog::warn("drain time over: closing {} connections", active);
-      }
-      for (auto& worker : workers) {
-        worker->stop();
-      }
-      admin.stop();
-      metrics.stop();
-      readiness.stop();
-      stopped = true;
-      signals.cancel();
-      return;
-    }
-    drain_timer.expires_after(std::chrono::milliseconds(20));
-    drain_timer.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) {
-        check_drained();
-      }
-    });
+  on_stopped = [&] {
+    stopped = true;
+    admin.stop();
+    metrics.stop();
+    readiness.stop();
+    signals.cancel();
   };
-
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int number) {
         if (ec) {
@@ -241,21 +167,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
           if (access_log) {
             access_log->reopen();
           }
-          signals.async_wait(on_signal);
-          return;
+        } else {
+          lifecycle.drain(number == SIGTERM ? "SIGTERM" : "SIGINT");
         }
-        if (state.draining) {
-          signals.async_wait(on_signal);
-          return;
-        }
-        spdlog::info("{}: draining for up to {}", number == SIGTERM ? "SIGTERM" : "SIGINT",
-                     core::format_duration(config.timeouts.drain));
-        state.draining = true;
-        drain_deadline = std::chrono::steady_clock::now() + config.timeouts.drain;
-        for (auto& worker : workers) {
-          worker->drain();
-        }
-        check_drained();
         if (!stopped) {
           signals.async_wait(on_signal);
         }

@@ -174,7 +174,11 @@ void Worker::link(Connection& connection) {
   sessions_.push_back(connection);
 }
 
-void Worker::drain() {
+void Worker::begin_drain() {
+  asio::post(context_, [this] { draining_ = true; });
+}
+
+void Worker::stop_accepting() {
   asio::post(context_, [this] {
     draining_ = true;
     for (auto& listening : listening_) {

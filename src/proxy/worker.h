@@ -45,8 +45,11 @@ class Worker {
   // port, or 0 with `error` set.
   uint16_t bind(const ListenerRuntime& listener, uint16_t port, std::string& error);
   void start();
-  // Stop accepting; idle keep-alive connections close now, busy ones after their response.
-  void drain();
+  // Drain stage 1: responses carry Connection: close; listeners stay open.
+  void begin_drain();
+  // Drain stage 2: stop accepting; idle keep-alive connections close now, busy ones after their
+  // response.
+  void stop_accepting();
   // Ends every session now and stops the loop.
   void stop();
   void join();

@@ -232,7 +232,7 @@ class Rotation(ProxyCase):
         upstream = start_upstream(self)
         port, admin = free_port(), free_port()
         proc = self.start([PILLION, "proxy", "--listen", "127.0.0.1:%d" % port, "--admin",
-                           "127.0.0.1:%d" % admin, "--workers", "1", "--upstream",
+                           "127.0.0.1:%d" % admin, "--workers", "1", "--drain-time", "100ms", "--upstream",
                            "http://127.0.0.1:%d" % upstream], stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL)
         wait_port(port, proc=proc)
@@ -244,7 +244,8 @@ class Rotation(ProxyCase):
         # --access-log off: no line anywhere, the proxy still serves.
         port2, admin2 = free_port(), free_port()
         proc = self.start([PILLION, "proxy", "--listen", "127.0.0.1:%d" % port2, "--admin",
-                           "127.0.0.1:%d" % admin2, "--workers", "1", "--access-log", "off",
+                           "127.0.0.1:%d" % admin2, "--workers", "1", "--drain-time", "100ms",
+                           "--access-log", "off",
                            "--upstream", "http://127.0.0.1:%d" % upstream],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         wait_port(port2, proc=proc)
