@@ -8,6 +8,11 @@ packages=(
   nlohmann-json3-dev libnghttp2-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev zlib1g-dev
   python3 curl wrk nginx-light haproxy nghttp2-client iproute2 iptables procps psmisc time openssl
+  libcap2-bin util-linux
+  # tests/e2e/intercept: real protocols between network namespaces. The tests run their own
+  # redis/postgres inside their namespaces; the host services these packages may start are
+  # neither used nor touched.
+  redis-server redis-tools postgresql-15 postgresql-client-15
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -19,5 +19,7 @@ struct Command {
 Command add_proxy_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_logs_command(CLI::App& app);
+Command add_init_command(CLI::App& app);
+Command add_wait_command(CLI::App& app);
 
 }  // namespace pillion::cli

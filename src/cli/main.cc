@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
       pillion::cli::add_proxy_command(app),
       pillion::cli::add_bench_command(app),
       pillion::cli::add_logs_command(app),
+      pillion::cli::add_init_command(app),
+      pillion::cli::add_wait_command(app),
   };
   CLI11_PARSE(app, argc, argv);
   for (auto& command : commands) {

@@ -31,6 +31,7 @@ struct ProxyFlags {
   std::string metrics;
   std::string readiness;
   std::string drain_time;
+  bool admin_allow_non_loopback = false;
   std::string log_level = "info";
 };
 
@@ -88,6 +89,9 @@ bool apply_overrides(const ProxyFlags& flags, config::Snapshot& snapshot, std::s
       return false;
     }
     *target = *address;
+  }
+  if (flags.admin_allow_non_loopback) {
+    snapshot.admin_allow_non_loopback = true;
   }
   if (!flags.drain_time.empty()) {
     auto drain = core::parse_duration(flags.drain_time);
@@ -171,6 +175,8 @@ Command add_proxy_command(CLI::App& app) {
   sub->add_option("--access-log", flags->access_log, "Access log path, or 'off'");
   sub->add_option("--access-log-format", flags->access_log_format, "text or json");
   sub->add_option("--admin", flags->admin, "Admin API address (default 127.0.0.1:9901)");
+  sub->add_flag("--admin-allow-non-loopback", flags->admin_allow_non_loopback,
+                "Allow --admin on a non-loopback address (it can drain and stop the proxy)");
   sub->add_option("--drain-time", flags->drain_time,
                   "On SIGTERM: keep serving (Connection: close) this long, then give requests in "
                   "flight as long again (timeouts.drain, default 5s)");

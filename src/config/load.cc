@@ -262,12 +262,25 @@ int parse_workers(const Field& field) {
   return static_cast<int>(parse_integer(field, 1, 1024));
 }
 
-HostPort parse_admin(const Field& map) {
-  HostPort address{"127.0.0.1", 9901};
-  for (const auto& [key, value] : entries(map, {"address"})) {
-    address = parse_address(value, true);
+bool parse_bool(const Field& field) {
+  const std::string& text = scalar(field, "true or false");
+  if (text == "true") {
+    return true;
   }
-  return address;
+  if (text != "false") {
+    fail(field, "expected true or false, got " + quoted(text));
+  }
+  return false;
+}
+
+void parse_admin(const Field& map, Snapshot& snapshot) {
+  for (const auto& [key, value] : entries(map, {"address", "allow_non_loopback"})) {
+    if (key == "address") {
+      snapshot.admin = parse_address(value, true);
+    } else {
+      snapshot.admin_allow_non_loopback = parse_bool(value);
+    }
+  }
 }
 
 ListenerMode parse_mode(const Field& field) {
@@ -359,7 +372,7 @@ class Loader {
       } else if (key == "workers") {
         snapshot.workers = parse_workers(value);
       } else if (key == "admin") {
-        snapshot.admin = parse_admin(value);
+        parse_admin(value, snapshot);
       } else if (key == "metrics") {
         snapshot.metrics = parse_server_address(value);
       } else if (key == "readiness") {
@@ -771,17 +784,22 @@ LoadResult load_file(const std::string& path) {
 
 Snapshot transparent_sidecar(bool ipv6) {
   Snapshot snapshot;
-  snapshot.listeners.push_back(
-      Listener{"outbound", {"0.0.0.0", 15001}, ListenerMode::kTransparentOutbound, ""});
-  snapshot.listeners.push_back(
-      Listener{"inbound", {"0.0.0.0", 15006}, ListenerMode::kTransparentInbound, ""});
+  // Field by field: GCC 12 at -O3 misreads aggregate temporaries here as maybe-uninitialized.
+  auto add = [&snapshot](const char* name, const char* host, uint16_t port, ListenerMode mode) {
+    Listener& listener = snapshot.listeners.emplace_back();
+    listener.name = name;
+    listener.address.host = host;
+    listener.address.port = port;
+    listener.mode = mode;
+    listener.routes.clear();
+  };
+  add("outbound", "0.0.0.0", 15001, ListenerMode::kTransparentOutbound);
+  add("inbound", "0.0.0.0", 15006, ListenerMode::kTransparentInbound);
   if (ipv6) {
     // `pillion init` redirects IPv6 too: without these its redirected connections would be
     // refused.
-    snapshot.listeners.push_back(
-        Listener{"outbound-ipv6", {"::", 15001}, ListenerMode::kTransparentOutbound, ""});
-    snapshot.listeners.push_back(
-        Listener{"inbound-ipv6", {"::", 15006}, ListenerMode::kTransparentInbound, ""});
+    add("outbound-ipv6", "::", 15001, ListenerMode::kTransparentOutbound);
+    add("inbound-ipv6", "::", 15006, ListenerMode::kTransparentInbound);
   }
   snapshot.metrics = HostPort{"0.0.0.0", 15090};
   snapshot.readiness = HostPort{"0.0.0.0", 15021};

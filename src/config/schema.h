@@ -103,6 +103,8 @@ struct Snapshot {
   Node node;
   int workers = 0;  // 0: the container's CPU quota (core::default_worker_count)
   HostPort admin{"127.0.0.1", 9901};
+  // The admin API can drain and stop the proxy: a non-loopback address must be asked for.
+  bool admin_allow_non_loopback = false;
   std::optional<HostPort> metrics;    // Prometheus only (/stats/prometheus); off when unset
   std::optional<HostPort> readiness;  // kubelet's /healthz/ready; off when unset
   std::vector<Listener> listeners;

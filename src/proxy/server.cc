@@ -51,6 +51,12 @@ bool probe_address_free(const core::HostPort& address, std::string& error) {
   return true;
 }
 
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  return !ec && ip.is_loopback();
+}
+
 }  // namespace
 
 int run_server(RuntimePtr runtime, const ServerOptions& options) {
@@ -105,6 +111,13 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   admin::AdminServer admin(main_context, [&](auto method, auto path, auto query) {
     return handle_admin(method, path, query, admin_context);
   });
+  if (!config.admin_allow_non_loopback && !is_loopback(config.admin.host)) {
+    spdlog::error(
+        "admin: {} is not a loopback address; the admin API can drain and stop the proxy, so "
+        "set admin.allow_non_loopback: true (or --admin-allow-non-loopback) to expose it",
+        config.admin.to_string());
+    return 1;
+  }
   if (config.admin.port != 0 || !config.admin.host.empty()) {
     std::string error;
     if (!admin.start(config.admin, error)) {
