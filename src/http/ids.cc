@@ -38,6 +38,8 @@ int hex_value(char c) {
   return -1;  // W3C requires lowercase
 }
 
+}  // namespace
+
 bool is_hex_not_zero(std::string_view text) {
   bool non_zero = false;
   for (char c : text) {
@@ -49,8 +51,6 @@ bool is_hex_not_zero(std::string_view text) {
   }
   return non_zero;
 }
-
-}  // namespace
 
 IdGenerator::IdGenerator() {
   std::random_device device;

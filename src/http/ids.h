@@ -35,6 +35,9 @@ struct TraceContext {
 };
 constexpr size_t kTraceparentLength = 55;
 
+// True when `text` is non-empty lowercase hex and not all zeros: the rule for W3C and B3 ids.
+bool is_hex_not_zero(std::string_view text);
+
 // Parses a traceparent header; nullopt when invalid (all-zero ids, bad hex, version ff).
 std::optional<TraceContext> parse_traceparent(std::string_view value);
 

@@ -1,2 +1,2 @@
 pillion_fuzz_target(request_path_fuzz request_path_fuzz.cc LIBS pillion_http)
-pillion_fuzz_target(protocol_detect_fuzz protocol_detect_fuzz.cc LIBS pillion_proxy)
+pillion_fuzz_target(protocol_detect_fuzz protocol_detect_fuzz.cc LIBS pillion_protocol_detect)

@@ -1,0 +1,1 @@
+pillion_fuzz_target(init_fuzz init_fuzz.cc LIBS pillion_init)
