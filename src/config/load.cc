@@ -631,9 +631,73 @@ class Loader {
     return timeouts;
   }
 
+  static uint8_t parse_trace_formats(const Field& list) {
+    uint8_t bits = 0;
+    for (const Field& item : items(list)) {
+      const std::string& name = scalar(item, "a propagation format");
+      if (name == "w3c") {
+        bits |= kTraceW3c;
+      } else if (name == "b3") {
+        bits |= kTraceB3;
+      } else if (name == "b3multi") {
+        bits |= kTraceB3Multi;
+      } else {
+        fail(item, "unknown propagation format " + quoted(name) + " (want w3c, b3 or b3multi)");
+      }
+    }
+    return bits;
+  }
+
+  static TraceExport parse_trace_export(const Field& map) {
+    TraceExport out;
+    bool has_endpoint = false;
+    for (const auto& [key, value] :
+         entries(map, {"endpoint", "format", "service_name", "batch_size", "flush_interval",
+                       "max_queued_spans"})) {
+      if (key == "endpoint") {
+        out.endpoint = parse_string(value);
+        auto authority = std::string_view(out.endpoint).substr(0, out.endpoint.find('/', 7));
+        if (!out.endpoint.starts_with("http://") || !core::parse_http_url(authority)) {
+          fail(value, "bad endpoint " + quoted(out.endpoint) + " (want http://host:port/path)");
+        }
+        has_endpoint = true;
+      } else if (key == "format") {
+        const std::string& format = scalar(value, "otlp or zipkin");
+        if (format != "otlp" && format != "zipkin") {
+          fail(value, "unknown format " + quoted(format) + " (want otlp or zipkin)");
+        }
+        out.zipkin = format == "zipkin";
+      } else if (key == "service_name") {
+        out.service_name = parse_string(value);
+      } else if (key == "batch_size") {
+        out.batch_size = static_cast<uint32_t>(parse_integer(value, 1, 100000));
+      } else if (key == "flush_interval") {
+        out.flush_interval = parse_duration(value);
+      } else {
+        out.max_queued_spans = static_cast<uint32_t>(parse_integer(value, 1, 10000000));
+      }
+    }
+    if (!has_endpoint) {
+      fail(Field{map.node, map.mark, join(map.path, "endpoint")}, "required");
+    }
+    return out;
+  }
+
   static Tracing parse_tracing(const Field& map) {
     Tracing tracing;
-    for (const auto& [key, value] : entries(map, {"sampling"})) {
+    for (const auto& [key, value] : entries(map, {"sampling", "accept", "emit", "export"})) {
+      if (key == "accept") {
+        tracing.accept = parse_trace_formats(value);
+        continue;
+      }
+      if (key == "emit") {
+        tracing.emit = parse_trace_formats(value);
+        continue;
+      }
+      if (key == "export") {
+        tracing.exporter = parse_trace_export(value);
+        continue;
+      }
       const std::string& text = scalar(value, "a number");
       double sampling = 0;
       auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), sampling);

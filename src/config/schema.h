@@ -94,8 +94,24 @@ struct Transparent {
   Duration tcp_idle_timeout = 3600s;  // a passed-through connection with no byte either way
 };
 
+// Propagation formats as a bit set (the values of http::PropagationFormat).
+enum TraceFormatBits : uint8_t { kTraceW3c = 1, kTraceB3 = 2, kTraceB3Multi = 4 };
+
+// Where finished spans go (docs/tracing.md). Off unless configured.
+struct TraceExport {
+  std::string endpoint;              // http://host:port[/path]
+  bool zipkin = false;               // Zipkin v2 JSON instead of OTLP/HTTP JSON
+  std::string service_name;          // resource service.name; empty: node.service, else "pillion"
+  uint32_t batch_size = 512;         // spans per POST at most
+  Duration flush_interval = 1s;      // a partial batch waits no longer than this
+  uint32_t max_queued_spans = 8192;  // beyond this, spans are dropped and counted
+};
+
 struct Tracing {
-  double sampling = 0.01;  // fraction of new traces marked sampled
+  double sampling = 0.01;                                 // fraction of new traces marked sampled
+  uint8_t accept = kTraceW3c | kTraceB3 | kTraceB3Multi;  // read from requests
+  uint8_t emit = kTraceW3c;                               // written to the next hop
+  std::optional<TraceExport> exporter;
 };
 
 struct Snapshot {

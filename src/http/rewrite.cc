@@ -1,5 +1,7 @@
 #include "http/rewrite.h"
 
+#include "http/propagation.h"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -135,7 +137,7 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
   bool has_forwarded_proto = false;
   for (const auto& field : request.fields) {
     if (is_hop_by_hop(field.name, connection, upgrading) || iequals(field.name, "expect") ||
-        iequals(field.name, "traceparent")) {
+        is_trace_header(field.name)) {
       continue;
     }
     if (iequals(field.name, "host")) {
@@ -167,7 +169,7 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
   if (!context.request_had_id) {
     append_field(out, "x-request-id", context.request_id);
   }
-  append_field(out, "traceparent", context.traceparent);
+  out.append(context.trace_headers);
   if (!has_forwarded_for) {
     append_field(out, "x-forwarded-for", context.client_ip);
   }

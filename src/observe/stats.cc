@@ -75,6 +75,9 @@ StatsSnapshot Stats::snapshot() const {
         [f](const WorkerStats& s) -> const Counter& { return s.flags[f]; });
   }
   out.counters.emplace_back("access_log_dropped", access_log_dropped.get());
+  auto [exported, dropped] = span_counts ? span_counts() : std::pair<uint64_t, uint64_t>{0, 0};
+  out.counters.emplace_back("tracing_spans_exported", exported);
+  out.counters.emplace_back("tracing_spans_dropped", dropped);
   return out;
 }
 
@@ -157,6 +160,11 @@ std::string Stats::render_prometheus() const {
          "capture_refused_total");
   simple("pillion_access_log_dropped_total", "counter",
          "Access-log batches dropped because the writer fell behind.", "access_log_dropped");
+  simple("pillion_tracing_spans_exported_total", "counter", "Spans the collector accepted.",
+         "tracing_spans_exported");
+  simple("pillion_tracing_spans_dropped_total", "counter",
+         "Spans dropped: the export queue was full, or the collector failed or refused them.",
+         "tracing_spans_dropped");
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,8 @@ class Stats {
   std::string render_prometheus() const;
 
   Counter access_log_dropped;  // written by the access-log writer only
+  // Spans exported and dropped, read from the span exporter when tracing export is on.
+  std::function<std::pair<uint64_t, uint64_t>()> span_counts;
 
  private:
   std::vector<std::unique_ptr<WorkerStats>> shards_;

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "observe/access_log.h"
 #include "observe/stats.h"
+#include "observe/tracing/exporter.h"
 #include "proxy/admin_api.h"
 #include "proxy/lifecycle.h"
 #include "proxy/worker.h"
@@ -49,6 +50,22 @@ bool probe_address_free(const core::HostPort& address, std::string& error) {
     return false;
   }
   return true;
+}
+
+observe::tracing::ExporterConfig exporter_config(const config::TraceExport& settings,
+                                                 const config::Node& node) {
+  observe::tracing::ExporterConfig out;
+  out.endpoint = settings.endpoint;
+  out.format = settings.zipkin ? observe::tracing::ExportFormat::kZipkin
+                               : observe::tracing::ExportFormat::kOtlp;
+  out.service_name = !settings.service_name.empty() ? settings.service_name
+                     : !node.service.empty()        ? node.service
+                                                    : "pillion";
+  out.batch_size = settings.batch_size;
+  out.flush_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(settings.flush_interval);
+  out.max_queued_spans = settings.max_queued_spans;
+  return out;
 }
 
 bool is_loopback(const std::string& host) {
@@ -86,13 +103,28 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
   }
 
+  std::unique_ptr<observe::tracing::SpanExporter> span_exporter;
+  if (config.tracing.exporter) {
+    span_exporter = std::make_unique<observe::tracing::SpanExporter>(
+        exporter_config(*config.tracing.exporter, config.node));
+    std::string error;
+    if (!span_exporter->start(error)) {
+      spdlog::error("tracing: {}", error);
+      return 1;
+    }
+    stats.span_counts = [exporter = span_exporter.get()] {
+      return std::pair{exporter->spans_exported(), exporter->spans_dropped()};
+    };
+  }
+
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<uint16_t> ports;  // per listener: port 0 becomes the port the first worker got
   for (const auto& listener : runtime->listeners) {
     ports.push_back(listener.config->address.port);
   }
   for (int i = 0; i < worker_count; ++i) {
-    workers.push_back(std::make_unique<Worker>(i, runtime, stats.worker(i), access_log.get()));
+    workers.push_back(std::make_unique<Worker>(i, runtime, stats.worker(i), access_log.get(),
+                                               span_exporter.get()));
     for (size_t l = 0; l < runtime->listeners.size(); ++l) {
       std::string error;
       ports[l] = workers.back()->bind(runtime->listeners[l], ports[l], error);
@@ -196,6 +228,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   workers.clear();
   if (access_log) {
     access_log->stop();
+  }
+  if (span_exporter) {
+    span_exporter->stop();  // the workers have handed over their last spans
   }
   spdlog::info("stopped");
   return 0;

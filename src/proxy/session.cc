@@ -9,7 +9,10 @@
 #include <boost/asio/write.hpp>
 #include <span>
 
+#include "http/propagation.h"
 #include "http/rewrite.h"
+#include "observe/tracing/sampler.h"
+#include "observe/tracing/span.h"
 #include "proxy/router.h"
 
 #include <sys/socket.h>
@@ -239,6 +242,7 @@ void Session::reset_exchange() {
   e.request_id_view = {};
   e.route = nullptr;
   e.endpoint = nullptr;
+  e.trace_hop.context.flags = 0;  // no span unless this request gets one
   e.head_request = false;
   e.client_keep_alive = true;
   e.http10 = false;
@@ -370,12 +374,10 @@ awaitable<bool> Session::handle_request() {
   }
   ensure_request_id();
   auto& ids = http::thread_id_generator();
-  std::optional<http::TraceContext> incoming_trace;
-  if (auto value = head.find("traceparent")) {
-    incoming_trace = http::parse_traceparent(*value);
-  }
-  http::format_traceparent(http::next_hop(incoming_trace, config_.tracing.sampling, ids),
-                           exchange_.traceparent.data());
+  auto incoming_trace = http::extract_trace(head, config_.tracing.accept);
+  bool sampled = observe::tracing::Sampler(config_.tracing.sampling).sample(incoming_trace, ids);
+  exchange_.trace_hop = http::next_hop(incoming_trace, sampled, ids);
+  exchange_.trace_headers.format(exchange_.trace_hop, config_.tracing.emit);
 
   auto fail_before_upstream = [&](int status, std::string_view detail, Flag flag) {
     // The request body (if any) was not read: the connection cannot be reused.
@@ -460,7 +462,7 @@ awaitable<bool> Session::handle_request() {
   http::UpstreamRequestContext context;
   context.request_id = exchange_.request_id_view;
   context.request_had_id = !exchange_.incoming_request_id.empty();
-  context.traceparent = {exchange_.traceparent.data(), exchange_.traceparent.size()};
+  context.trace_headers = exchange_.trace_headers.lines();
   context.client_ip = client_ip_;
   context.authority = endpoint.authority;
   if (absolute) {
@@ -1117,6 +1119,38 @@ void Session::log_request() {
   entry.attempts = exchange_.attempts;
   entry.flags = exchange_.flags;
   worker_.access_log().log(entry);
+  if (exchange_.trace_hop.sampled() && worker_.tracing_enabled()) {
+    record_span(entry);
+  }
+}
+
+// One span per sampled request: server kind where the request came into this pod (inbound
+// capture), client kind where the app called out through its sidecar.
+void Session::record_span(const observe::AccessLogEntry& entry) {
+  using observe::tracing::SpanText;
+  bool inbound = listener_.config->mode == config::ListenerMode::kTransparentInbound;
+  auto span = observe::tracing::start_span(
+      exchange_.trace_hop,
+      inbound ? observe::tracing::SpanKind::kServer : observe::tracing::SpanKind::kClient,
+      exchange_.start_wall);
+  span.set(SpanText::kName, exchange_.method);
+  span.set(SpanText::kMethod, exchange_.method);
+  span.set(SpanText::kPath, std::string_view(exchange_.path).substr(0, exchange_.path.find('?')));
+  span.set(SpanText::kPeer, inbound ? entry.client : entry.upstream_host);
+  span.set(SpanText::kServerAddress, entry.upstream_host);
+  if (exchange_.route != nullptr) {
+    span.set(SpanText::kCluster, exchange_.route->config->cluster);
+  }
+  if (exchange_.flags != 0) {
+    std::string flags;
+    observe::append_flags(exchange_.flags, flags);
+    span.set(SpanText::kResponseFlags, flags);
+  }
+  span.set(SpanText::kRequestId, exchange_.request_id_view);
+  span.set(SpanText::kListener, listener_.config->name);
+  observe::tracing::finish_span(span, std::chrono::microseconds(entry.duration_us),
+                                exchange_.status);
+  worker_.spans().add(std::move(span));
 }
 
 }  // namespace pillion::proxy

@@ -14,6 +14,7 @@
 #include "core/buffer.h"
 #include "http/ids.h"
 #include "http/parser.h"
+#include "http/propagation.h"
 #include "observe/flags.h"
 #include "proxy/worker.h"
 
@@ -85,6 +86,7 @@ class Session final : public Connection {
   void refresh_stream_deadline();
   void disarm();
   void log_request();
+  void record_span(const observe::AccessLogEntry& entry);
   bool request_is_idempotent() const;
 
   Worker& worker_;
@@ -135,7 +137,8 @@ class Session final : public Connection {
     http::RequestId request_id{};
     std::string_view request_id_view;  // into request_id or method/path storage
     std::string incoming_request_id;   // when the client sent one
-    std::array<char, http::kTraceparentLength> traceparent{};
+    http::TraceHop trace_hop{};
+    http::OutgoingTraceHeaders trace_headers;
     const RouteRuntime* route = nullptr;
     const Endpoint* endpoint = nullptr;
     bool head_request = false;

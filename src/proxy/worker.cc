@@ -43,7 +43,7 @@ asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
 }  // namespace
 
 Worker::Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
-               observe::AccessLogWriter* access_log)
+               observe::AccessLogWriter* access_log, observe::tracing::SpanExporter* spans)
     : index_(index),
       runtime_(std::move(runtime)),
       // One thread runs this loop and owns its sockets: no reactor I/O locking needed; the
@@ -51,6 +51,8 @@ Worker::Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
       context_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       stats_(stats),
       access_log_(access_log, runtime_->config->access_log.format),
+      spans_(spans),
+      tracing_enabled_(spans != nullptr),
       pool_(idle_timeouts(*runtime_), stats),
       round_robin_(runtime_->clusters.size(), static_cast<size_t>(index)),
       ticker_(context_),
@@ -110,6 +112,7 @@ void Worker::start() {
       std::abort();
     }
     access_log_.flush();
+    spans_.flush();
   });
 }
 
@@ -156,6 +159,7 @@ void Worker::tick() {
   if (++ticks_ % 20 == 0) {
     pool_.expire(now_);
     access_log_.flush();
+    spans_.flush();
   } else if (ticks_ % 2 == 0) {
     access_log_.flush();
   }

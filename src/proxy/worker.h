@@ -13,6 +13,7 @@
 
 #include "observe/access_log.h"
 #include "observe/stats.h"
+#include "observe/tracing/span_buffer.h"
 #include "proxy/runtime.h"
 #include "proxy/upstream_pool.h"
 
@@ -37,7 +38,7 @@ class Connection : public SessionHook {
 class Worker {
  public:
   Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
-         observe::AccessLogWriter* access_log);
+         observe::AccessLogWriter* access_log, observe::tracing::SpanExporter* spans);
   ~Worker();
 
   // Binds this worker's socket for `listener` (SO_REUSEPORT) on `port` (the configured one, or
@@ -59,6 +60,8 @@ class Worker {
   const Runtime& runtime() const { return *runtime_; }
   observe::WorkerStats& stats() { return stats_; }
   observe::AccessLogBuffer& access_log() { return access_log_; }
+  observe::tracing::SpanBuffer& spans() { return spans_; }
+  bool tracing_enabled() const { return tracing_enabled_; }
   UpstreamPool& pool() { return pool_; }
   Clock::time_point now() const { return now_; }  // refreshed every tick
   bool draining() const { return draining_; }
@@ -84,6 +87,8 @@ class Worker {
   boost::asio::io_context context_;
   observe::WorkerStats& stats_;
   observe::AccessLogBuffer access_log_;
+  observe::tracing::SpanBuffer spans_;
+  bool tracing_enabled_ = false;
   UpstreamPool pool_;
   std::vector<Listening> listening_;
   std::vector<size_t> round_robin_;

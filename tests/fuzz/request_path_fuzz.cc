@@ -30,7 +30,8 @@ void parse_message(std::string_view input, size_t split, bool no_body) {
   if constexpr (kIsRequest) {
     UpstreamRequestContext context;
     context.request_id = "00000000-0000-4000-8000-000000000000";
-    context.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    context.trace_headers =
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n";
     context.client_ip = "127.0.0.1";
     context.authority = "upstream:80";
     build_upstream_request(head, context, out);

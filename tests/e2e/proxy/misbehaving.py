@@ -305,8 +305,9 @@ def parse_log_line(line):
 
 def yaml_config(port, admin_port, upstream_port, log_path, limits=None, timeouts=None,
                 route_timeout=None, extra_routes="", extra_clusters="", log_format="text",
-                workers=1, connect_timeout=None, pool=None, app_host=None):
-    """A config: extra_routes go before the catch-all route to the `app` cluster."""
+                workers=1, connect_timeout=None, pool=None, app_host=None, extra_top=""):
+    """A config: extra_routes go before the catch-all route to the `app` cluster; extra_top is
+    appended as top-level YAML."""
     lines = [
         "workers: %d" % workers,
         "admin: { address: 127.0.0.1:%d }" % admin_port,
@@ -336,6 +337,8 @@ def yaml_config(port, admin_port, upstream_port, log_path, limits=None, timeouts
         lines.append("limits: { %s }" % ", ".join("%s: %s" % kv for kv in limits.items()))
     if timeouts:
         lines.append("timeouts: { %s }" % ", ".join("%s: %s" % kv for kv in timeouts.items()))
+    if extra_top:
+        lines += extra_top.strip("\n").splitlines()
     return "\n".join(lines) + "\n"
 
 

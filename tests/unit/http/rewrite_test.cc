@@ -14,8 +14,9 @@ std::string upstream_head(const std::string& request, UpstreamRequestContext con
   if (context.request_id.empty()) {
     context.request_id = "11111111-1111-4111-8111-111111111111";
   }
-  if (context.traceparent.empty()) {
-    context.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  if (context.trace_headers.empty()) {
+    context.trace_headers =
+        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n";
   }
   context.client_ip = "10.1.2.3";
   context.authority = "backend:8080";
@@ -51,7 +52,8 @@ TEST(BuildUpstreamRequest, AppendsToForwardedForAndKeepsRequestId) {
   context.request_had_id = true;
   auto out = upstream_head(
       "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\nX-Request-ID: mine\r\n"
-      "X-Forwarded-Proto: https\r\ntraceparent: old\r\n\r\n",
+      "X-Forwarded-Proto: https\r\ntraceparent: old\r\nb3: old-b3\r\nX-B3-Sampled: 1\r\n"
+      "tracestate: vendor=kept\r\n\r\n",
       context);
   EXPECT_NE(out.find("X-Forwarded-For: 1.1.1.1, 10.1.2.3\r\n"), std::string::npos) << out;
   EXPECT_NE(out.find("X-Request-ID: mine\r\n"), std::string::npos);
@@ -59,6 +61,10 @@ TEST(BuildUpstreamRequest, AppendsToForwardedForAndKeepsRequestId) {
   EXPECT_NE(out.find("X-Forwarded-Proto: https\r\n"), std::string::npos);
   EXPECT_EQ(out.find("x-forwarded-proto"), std::string::npos);
   EXPECT_EQ(out.find("traceparent: old"), std::string::npos);
+  // Every incoming trace header is replaced by this hop's; tracestate is end to end.
+  EXPECT_EQ(out.find("old-b3"), std::string::npos);
+  EXPECT_EQ(out.find("X-B3-Sampled"), std::string::npos);
+  EXPECT_NE(out.find("tracestate: vendor=kept\r\n"), std::string::npos);
 }
 
 TEST(BuildUpstreamRequest, RemovesEveryHeaderNamedByConnection) {
