@@ -17,6 +17,18 @@ import test_two_pods as two_pods
 APPS = two_pods.APPS
 HTTP_PORT, SILENT_PORT, SERVER_FIRST_PORT, TLS_PORT, CLOSED_PORT = 8080, 2525, 3306, 8443, 9
 V6_HTTP_PORT = 8086
+CONFIG = """listeners:
+  - { name: outbound, address: 0.0.0.0:15001, mode: transparent_outbound, routes: outbound }
+  - { name: inbound, address: 0.0.0.0:15006, mode: transparent_inbound }
+  - { name: outbound-ipv6, address: "[::]:15001", mode: transparent_outbound, routes: outbound }
+routes:
+  outbound:
+    - { match: { host: reviews }, cluster: reviews }
+clusters:
+  - { name: reviews, endpoints: [ "%(b)s:8080" ] }
+metrics: { address: 0.0.0.0:15090 }
+readiness: { address: 0.0.0.0:15021 }
+"""
 
 
 def setUpModule():
@@ -38,7 +50,12 @@ class CaptureEdges(unittest.TestCase):
             cls.v6[pod.name] = "fd00:231:%x::%d" % (cls.net.subnet_index, host)
             subprocess.run(["ip", "-n", pod.name, "addr", "add", cls.v6[pod.name] + "/64", "dev",
                             pod.interface, "nodad"], check=True, capture_output=True)
-        cls.sidecar = two_pods.Sidecar(cls.a)
+        # A config rather than zero-config: outbound routes by Host come before the original
+        # destination.
+        config = os.path.join(cls.net.subdir("config"), "pillion.yaml")
+        with open(config, "w") as f:
+            f.write(CONFIG % {"b": cls.b.address})
+        cls.sidecar = two_pods.Sidecar(cls.a, proxy_args=["-c", config])
         cls.sidecar.start()
         app = cls.b.start([sys.executable, "-u", APPS, "http", HTTP_PORT], "app")
         banner = cls.b.start([sys.executable, "-u", APPS, "banner", SILENT_PORT, SERVER_FIRST_PORT],
@@ -76,6 +93,16 @@ class CaptureEdges(unittest.TestCase):
         self.assertIn(b"x-request-id", response.lower())
         entry = self.sidecar.wait_for(lambda e: e.get("path") == "/split", "split GET", mark)[0]
         self.assertEqual(entry["listener"], "outbound")
+
+    def test_a_route_by_host_comes_before_the_original_destination(self):
+        mark = self.sidecar.mark()
+        # Dialled port 9 (nothing listens there): the Host matches a route, which wins.
+        sock = self.connect_from_a(CLOSED_PORT)
+        sock.sendall(b"GET /routed HTTP/1.1\r\nHost: reviews\r\n\r\n")
+        response = self.read_until(sock, b"}")
+        self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:200])
+        entry = self.sidecar.wait_for(lambda e: e.get("path") == "/routed", "routed GET", mark)[0]
+        self.assertEqual(entry["upstream"], "%s:%d" % (self.b.address, HTTP_PORT))
 
     def test_keep_alive_to_the_original_destination_reuses_one_upstream_connection(self):
         mark = self.sidecar.mark()

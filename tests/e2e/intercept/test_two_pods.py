@@ -49,8 +49,9 @@ def tool(path_or_name):
 class Sidecar:
     """`pillion init` + `pillion proxy` (transparent mode, no arguments) in one pod."""
 
-    def __init__(self, pod):
+    def __init__(self, pod, proxy_args=()):
         self.pod = pod
+        self.proxy_args = list(proxy_args)
         self.log_dir = pod.network.subdir("sidecar-" + pod.name, owner=PROXY_UID)
         self.access_log = os.path.join(self.log_dir, "access.log")
         self.proc = None
@@ -61,7 +62,8 @@ class Sidecar:
             raise AssertionError("pillion init failed in %s (%d): %s%s" % (
                 self.pod.name, init.returncode, init.stdout, init.stderr))
         self.proc = self.pod.start([PILLION, "proxy", "--access-log", self.access_log,
-                                    "--access-log-format", "json", "--drain-time", "1s"],
+                                    "--access-log-format", "json", "--drain-time", "1s",
+                                    *self.proxy_args],
                                    "sidecar", user=PROXY_UID)
         for port in (15001, 15006, 15021):
             self.pod.wait_port(port, proc=self.proc)
