@@ -102,6 +102,10 @@ class AdminServer::Impl {
           query_at == std::string_view::npos ? std::string_view{} : target.substr(query_at + 1);
       std::string_view method(request.method_string().data(), request.method_string().size());
       AdminResponse answer = handler_(method, path, query);
+      if (answer.deferred) {
+        auto deferred = std::move(answer.deferred);
+        answer = co_await deferred();
+      }
       http::response<http::string_body> response{static_cast<http::status>(answer.status),
                                                  request.version()};
       response.set(http::field::content_type, answer.content_type);

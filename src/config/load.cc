@@ -319,6 +319,39 @@ bool is_loopback_ip(const std::string& text) {
   return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+AppProbe parse_app_probe(const Field& field) {
+  const std::string& url = scalar(field, "a URL");
+  AppProbe probe;
+  auto slash = url.find('/', 7);
+  auto address =
+      url.starts_with("http://") ? core::parse_http_url(url.substr(0, slash)) : std::nullopt;
+  if (!address) {
+    fail(field, "bad probe URL " + quoted(url) + " (want http://127.0.0.1:PORT/path)");
+  }
+  probe.address = *address;
+  if (slash != std::string::npos) {
+    probe.path = url.substr(slash);
+  }
+  return probe;
+}
+
+void parse_readiness(const Field& map, Snapshot& snapshot) {
+  std::optional<HostPort> address;
+  for (const auto& [key, value] : entries(map, {"address", "app_probes"})) {
+    if (key == "address") {
+      address = parse_address(value, true);
+    } else {
+      for (const auto& [name, url] : entries(value, {})) {
+        snapshot.app_probes[name] = parse_app_probe(url);
+      }
+    }
+  }
+  if (!address) {
+    fail(Field{map.node, map.mark, join(map.path, "address")}, "required");
+  }
+  snapshot.readiness = *address;
+}
+
 std::vector<uint16_t> parse_ports(const Field& list) {
   std::vector<uint16_t> ports;
   for (const Field& item : items(list)) {
@@ -376,7 +409,7 @@ class Loader {
       } else if (key == "metrics") {
         snapshot.metrics = parse_server_address(value);
       } else if (key == "readiness") {
-        snapshot.readiness = parse_server_address(value);
+        parse_readiness(value, snapshot);
       } else if (key == "transparent") {
         snapshot.transparent = parse_transparent(value);
       } else if (key == "listeners") {

@@ -94,6 +94,12 @@ struct Transparent {
   Duration tcp_idle_timeout = 3600s;  // a passed-through connection with no byte either way
 };
 
+struct AppProbe {
+  HostPort address;  // the app, normally 127.0.0.1:<port>
+  std::string path = "/";
+  Duration timeout = 1s;  // kubelet's default timeoutSeconds
+};
+
 // Propagation formats as a bit set (the values of http::PropagationFormat).
 enum TraceFormatBits : uint8_t { kTraceW3c = 1, kTraceB3 = 2, kTraceB3Multi = 4 };
 
@@ -123,6 +129,9 @@ struct Snapshot {
   bool admin_allow_non_loopback = false;
   std::optional<HostPort> metrics;    // Prometheus only (/stats/prometheus); off when unset
   std::optional<HostPort> readiness;  // kubelet's /healthz/ready; off when unset
+  // Readiness server: /app-health/<name> probes the app's own endpoint directly (never through
+  // the data path), so kubelet's probe of the app still works when inbound is captured.
+  std::map<std::string, AppProbe> app_probes;
   std::vector<Listener> listeners;
   std::map<std::string, RouteTable> routes;
   std::vector<Cluster> clusters;

@@ -148,7 +148,7 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
       }
     } else if (iequals(field.name, "x-forwarded-for")) {
       has_forwarded_for = true;
-      if (&field == last_forwarded_for) {
+      if (&field == last_forwarded_for && !context.client_ip.empty()) {
         out.append(field.name);
         out.append(": ");
         out.append(field.value);
@@ -170,7 +170,7 @@ void build_upstream_request(const Head& request, const UpstreamRequestContext& c
     append_field(out, "x-request-id", context.request_id);
   }
   out.append(context.trace_headers);
-  if (!has_forwarded_for) {
+  if (!has_forwarded_for && !context.client_ip.empty()) {
     append_field(out, "x-forwarded-for", context.client_ip);
   }
   if (!has_forwarded_proto) {

@@ -10,13 +10,13 @@
 namespace pillion::http {
 
 struct UpstreamRequestContext {
-  std::string_view request_id;   // value for x-request-id when the request has none
-  bool request_had_id = false;   // the request carries x-request-id already
+  std::string_view request_id;  // value for x-request-id when the request has none
+  bool request_had_id = false;  // the request carries x-request-id already
   // Complete "name: value\r\n" lines of the next hop's trace context; they replace every
   // incoming trace header (traceparent, b3, x-b3-*; tracestate passes through).
   std::string_view trace_headers;
-  std::string_view client_ip;    // appended to x-forwarded-for
-  std::string_view authority;    // host:port of the endpoint, for requests without Host
+  std::string_view client_ip;  // appended to x-forwarded-for; empty: x-forwarded-for untouched
+  std::string_view authority;  // host:port of the endpoint, for requests without Host
   // For an absolute-form request target ("GET http://h/p"): sent as origin-form with this Host.
   std::string_view target_override;
   std::string_view host_override;

@@ -4,6 +4,9 @@
 
 #include <functional>
 
+#include "observe/exposition.h"
+#include "observe/process_metrics.h"
+
 namespace pillion::observe {
 namespace {
 
@@ -16,19 +19,41 @@ uint64_t sum(const std::vector<std::unique_ptr<WorkerStats>>& shards,
   return total;
 }
 
-struct Metric {
-  const char* text_name;  // /stats name
-  const char* prom_name;  // Prometheus family
-  const char* type;       // counter | gauge
-  const char* help;
-  const char* label = nullptr;  // "code_class=\"2xx\""
+// One (listener, cluster) slot summed over the shards.
+struct MergedRoute {
+  std::array<uint64_t, 5> by_class{};
+  HistogramSnapshot duration;
+  HistogramSnapshot upstream;
+
+  bool seen() const { return duration.count() > 0 || upstream.count() > 0; }
 };
+
+std::vector<MergedRoute> merge_routes(const std::vector<std::unique_ptr<WorkerStats>>& shards,
+                                      size_t slots) {
+  std::vector<MergedRoute> out(slots);
+  for (const auto& shard : shards) {
+    const auto& routes = shard->routes();
+    for (size_t i = 0; i < slots && i < routes.size(); ++i) {
+      for (size_t c = 0; c < 5; ++c) {
+        out[i].by_class[c] += routes[i].by_class[c].get();
+      }
+      routes[i].duration.add_to(out[i].duration);
+      routes[i].upstream.add_to(out[i].upstream);
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
-Stats::Stats(int workers) {
+const char* direction_label(Direction direction) {
+  return direction == Direction::kInbound ? "inbound" : "outbound";
+}
+
+Stats::Stats(int workers, MetricLayout layout)
+    : layout_(std::move(layout)), start_time_seconds_(process_start_time_seconds()) {
   for (int i = 0; i < workers; ++i) {
-    shards_.push_back(std::make_unique<WorkerStats>());
+    shards_.push_back(std::make_unique<WorkerStats>(layout_));
   }
 }
 
@@ -45,9 +70,14 @@ StatsSnapshot Stats::snapshot() const {
       [](const WorkerStats& s) -> const Counter& { return s.downstream_rq_total; });
   add("downstream_rq_active",
       [](const WorkerStats& s) -> const Counter& { return s.downstream_rq_active; });
-  for (size_t c = 1; c <= 5; ++c) {
-    add(fmt::format("downstream_rq_{}xx", c),
-        [c](const WorkerStats& s) -> const Counter& { return s.downstream_rq_by_class[c]; });
+  std::array<uint64_t, 5> by_class{};
+  for (const auto& route : merge_routes(shards_, layout_.slots())) {
+    for (size_t c = 0; c < 5; ++c) {
+      by_class[c] += route.by_class[c];
+    }
+  }
+  for (size_t c = 0; c < 5; ++c) {
+    out.counters.emplace_back(fmt::format("downstream_rq_{}xx", c + 1), by_class[c]);
   }
   add("downstream_bytes_received",
       [](const WorkerStats& s) -> const Counter& { return s.downstream_bytes_received; });
@@ -99,40 +129,30 @@ std::string Stats::render_prometheus() const {
     }
     return 0;
   };
-  std::string out;
-  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  };
-  auto sample = [&](std::string_view name, std::string_view labels, uint64_t value) {
-    if (labels.empty()) {
-      fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
-    } else {
-      fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", name, labels, value);
-    }
-  };
+  Exposition out;
   auto simple = [&](std::string_view prom, std::string_view type, std::string_view help,
                     std::string_view stat) {
-    family(prom, type, help);
-    sample(prom, "", value_of(stat));
+    out.family(prom, type, help);
+    out.sample(prom, value_of(stat));
+  };
+  auto gauge = [&](std::string_view prom, std::string_view help, auto value) {
+    out.family(prom, "gauge", help);
+    out.sample(prom, {}, value);
   };
   simple("pillion_downstream_connections_total", "counter", "Downstream connections accepted.",
          "downstream_cx_total");
   simple("pillion_downstream_connections_active", "gauge", "Downstream connections open.",
          "downstream_cx_active");
-  family("pillion_requests_total", "counter",
-         "Downstream requests completed, by response code class.");
-  for (int c = 1; c <= 5; ++c) {
-    sample("pillion_requests_total", fmt::format("code_class=\"{}xx\"", c),
-           value_of(fmt::format("downstream_rq_{}xx", c)));
-  }
+  render_routes(out);
   simple("pillion_requests_active", "gauge", "Downstream requests in flight.",
          "downstream_rq_active");
-  family("pillion_response_flags_total", "counter",
-         "Requests by response flag (DESIGN.md failure semantics).");
+  out.family("pillion_response_flags_total", "counter",
+             "Requests by response flag (DESIGN.md failure semantics).");
   for (size_t f = 0; f < static_cast<size_t>(Flag::kCount); ++f) {
     auto code = flag_code(static_cast<Flag>(f));
-    sample("pillion_response_flags_total", fmt::format("flag=\"{}\"", code),
-           value_of(fmt::format("response_flag_{}", code)));
+    std::array<Label, 1> labels{{{"flag", code}}};
+    out.sample("pillion_response_flags_total", labels,
+               value_of(fmt::format("response_flag_{}", code)));
   }
   simple("pillion_downstream_received_bytes_total", "counter", "Bytes read from clients.",
          "downstream_bytes_received");
@@ -165,7 +185,74 @@ std::string Stats::render_prometheus() const {
   simple("pillion_tracing_spans_dropped_total", "counter",
          "Spans dropped: the export queue was full, or the collector failed or refused them.",
          "tracing_spans_dropped");
-  return out;
+
+  auto process = read_process_metrics();
+  gauge("pillion_process_resident_memory_bytes", "Resident set size (/proc/self/statm).",
+        process.resident_bytes);
+  gauge("pillion_process_heap_allocated_bytes",
+        "Bytes allocated with malloc and not yet freed (mallinfo2).", process.heap_allocated_bytes);
+  gauge("pillion_process_open_fds", "Open file descriptors.", process.open_fds);
+  gauge("pillion_process_start_time_seconds", "Start time of the process since the Unix epoch.",
+        start_time_seconds_);
+  gauge("pillion_config_version", "Version of the configuration snapshot in use.",
+        layout_.config_version);
+  gauge("pillion_workers", "Worker threads (event loops) serving the listeners.",
+        static_cast<uint64_t>(shards_.size()));
+  return out.take();
+}
+
+// The per-route families. A listener exports the clusters it can route to (even at zero) and
+// cluster="none" (requests that matched no route or failed before routing).
+void Stats::render_routes(Exposition& out) const {
+  auto merged = merge_routes(shards_, layout_.slots());
+  struct Series {
+    std::array<Label, 3> labels;
+    const MergedRoute* route;
+    bool none;
+  };
+  std::vector<Series> series;
+  for (size_t l = 0; l < layout_.listeners.size(); ++l) {
+    const auto& listener = layout_.listeners[l];
+    for (size_t c = 0; c <= layout_.clusters.size(); ++c) {
+      bool none = c == layout_.clusters.size();
+      const MergedRoute& route = merged[layout_.slot(l, none ? kNoCluster : c)];
+      bool reachable = none || (c < listener.reachable.size() && listener.reachable[c]);
+      if (!reachable && !route.seen()) {
+        continue;
+      }
+      series.push_back({{{{"direction", direction_label(listener.direction)},
+                          {"listener", listener.name},
+                          {"cluster", none ? std::string_view("none") : layout_.clusters[c]}}},
+                        &route,
+                        none});
+    }
+  }
+
+  out.family("pillion_requests_total", "counter",
+             "Downstream requests completed, by direction, listener, cluster and response code "
+             "class.");
+  for (const auto& s : series) {
+    for (size_t c = 0; c < 5; ++c) {
+      std::array<char, 3> code_class{static_cast<char>('1' + c), 'x', 'x'};
+      std::array<Label, 4> labels{s.labels[0],
+                                  s.labels[1],
+                                  s.labels[2],
+                                  {"code_class", {code_class.data(), code_class.size()}}};
+      out.sample("pillion_requests_total", labels, s.route->by_class[c]);
+    }
+  }
+  out.family("pillion_request_duration_seconds", "histogram",
+             "Downstream request duration, first request byte to last response byte.");
+  for (const auto& s : series) {
+    out.histogram("pillion_request_duration_seconds", s.labels, s.route->duration);
+  }
+  out.family("pillion_upstream_response_seconds", "histogram",
+             "Time from sending the request upstream to receiving the response head.");
+  for (const auto& s : series) {
+    if (!s.none || s.route->upstream.count() > 0) {
+      out.histogram("pillion_upstream_response_seconds", s.labels, s.route->upstream);
+    }
+  }
 }
 
 }  // namespace pillion::observe

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "proxy/app_probe.h"
 
 namespace pillion::proxy {
 
@@ -215,9 +216,22 @@ admin::AdminResponse handle_admin(std::string_view method, std::string_view path
   return {404, kText, std::string(kIndex)};
 }
 
-admin::AdminResponse handle_readiness(std::string_view path, const Lifecycle& lifecycle) {
+admin::AdminResponse handle_readiness(std::string_view path, const Lifecycle& lifecycle,
+                                      const config::Snapshot& config) {
+  constexpr std::string_view kAppHealth = "/app-health/";
+  if (path.starts_with(kAppHealth)) {
+    auto probe = config.app_probes.find(std::string(path.substr(kAppHealth.size())));
+    if (probe == config.app_probes.end()) {
+      return {404, kText, "no such app probe (readiness.app_probes)\n"};
+    }
+    admin::AdminResponse response;
+    response.deferred = [name = probe->first, &settings = probe->second] {
+      return probe_app(name, settings);
+    };
+    return response;
+  }
   if (path != "/healthz/ready") {
-    return {404, kText, "readiness is at /healthz/ready\n"};
+    return {404, kText, "readiness is at /healthz/ready (and /app-health/<name>)\n"};
   }
   if (lifecycle.draining()) {
     return {503, kText, "draining\n"};

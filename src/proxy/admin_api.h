@@ -21,7 +21,8 @@ struct AdminContext {
 admin::AdminResponse handle_admin(std::string_view method, std::string_view path,
                                   std::string_view query, AdminContext& context);
 
-// kubelet's /healthz/ready on the readiness server.
-admin::AdminResponse handle_readiness(std::string_view path, const Lifecycle& lifecycle);
+// kubelet's /healthz/ready and the app probes (/app-health/<name>) on the readiness server.
+admin::AdminResponse handle_readiness(std::string_view path, const Lifecycle& lifecycle,
+                                      const config::Snapshot& config);
 
 }  // namespace pillion::proxy

@@ -86,6 +86,7 @@ TcpDestination destination_for(const ListenerRuntime& listener, const tcp::endpo
 }  // namespace
 
 awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerRuntime& listener) {
+  auto accepted = Clock::now();
   const auto& transparent = worker.runtime().config->transparent;
   const auto& name = listener.config->name;
   std::string error;
@@ -128,8 +129,9 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
       co_await session->run();
     } else {
       destination.protocol = protocol_name(protocol);
-      auto relay = std::make_unique<TcpRelay>(worker, std::move(socket), listener,
-                                              std::move(destination), std::move(first_bytes));
+      auto relay =
+          std::make_unique<TcpRelay>(worker, std::move(socket), listener, std::move(destination),
+                                     std::move(first_bytes), accepted);
       co_await relay->run();
     }
   } catch (const std::exception& exception) {

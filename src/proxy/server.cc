@@ -74,6 +74,30 @@ bool is_loopback(const std::string& host) {
   return !ec && ip.is_loopback();
 }
 
+// The label space of the per-route metrics: every listener with the clusters it can reach.
+observe::MetricLayout metric_layout(const Runtime& runtime) {
+  observe::MetricLayout layout;
+  layout.config_version = runtime.config->version;
+  for (const auto& cluster : runtime.clusters) {
+    layout.clusters.push_back(cluster.config->name);
+  }
+  for (const auto& listener : runtime.listeners) {
+    auto& out = layout.listeners.emplace_back();
+    out.name = listener.config->name;
+    out.direction = listener.config->mode == config::ListenerMode::kTransparentInbound
+                        ? observe::Direction::kInbound
+                        : observe::Direction::kOutbound;
+    out.reachable.assign(runtime.clusters.size(), false);
+    for (const auto& route : listener.routes) {
+      out.reachable[route.cluster] = true;
+    }
+    if (listener.fallback) {
+      out.reachable[listener.fallback->cluster] = true;
+    }
+  }
+  return layout;
+}
+
 }  // namespace
 
 int run_server(RuntimePtr runtime, const ServerOptions& options) {
@@ -91,7 +115,7 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
   }
 
-  observe::Stats stats(worker_count);
+  observe::Stats stats(worker_count, metric_layout(*runtime));
   std::unique_ptr<observe::AccessLogWriter> access_log;
   if (config.access_log.enabled) {
     access_log = std::make_unique<observe::AccessLogWriter>(config.access_log.path,
@@ -166,8 +190,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
     return {404, "text/plain; charset=utf-8", "metrics are at /stats/prometheus\n"};
   });
-  admin::AdminServer readiness(
-      main_context, [&](auto, auto path, auto) { return handle_readiness(path, lifecycle); });
+  admin::AdminServer readiness(main_context, [&](auto, auto path, auto) {
+    return handle_readiness(path, lifecycle, config);
+  });
   for (auto [server, address, what] : {std::tuple{&metrics, &config.metrics, "metrics"},
                                        std::tuple{&readiness, &config.readiness, "readiness"}}) {
     std::string error;

@@ -463,7 +463,11 @@ awaitable<bool> Session::handle_request() {
   context.request_id = exchange_.request_id_view;
   context.request_had_id = !exchange_.incoming_request_id.empty();
   context.trace_headers = exchange_.trace_headers.lines();
-  context.client_ip = client_ip_;
+  // A transparent outbound hop is the app's own call, not a new client: like Istio's outbound,
+  // it leaves X-Forwarded-For to the receiving side (else the caller appears twice).
+  if (listener_.config->mode != config::ListenerMode::kTransparentOutbound) {
+    context.client_ip = client_ip_;
+  }
   context.authority = endpoint.authority;
   if (absolute) {
     context.target_override = origin_target;
@@ -1092,9 +1096,12 @@ void Session::log_request() {
   } else {
     stats.downstream_rq_total.add();  // a request that failed to parse still counts
   }
-  int status_class = exchange_.status / 100;
-  if (status_class >= 1 && status_class <= 5) {
-    stats.downstream_rq_by_class[static_cast<size_t>(status_class)].add();
+  auto duration_us = micros_between(exchange_.start, Clock::now());
+  // This worker's own slot for (listener, cluster): indices, no lookup.
+  auto listener_index = static_cast<size_t>(&listener_ - worker_.runtime().listeners.data());
+  if (auto* route = stats.route(listener_index,
+                                exchange_.route ? exchange_.route->cluster : observe::kNoCluster)) {
+    route->record(exchange_.status, duration_us, exchange_.upstream_us);
   }
   for (int i = 0; i < static_cast<int>(Flag::kCount); ++i) {
     if (exchange_.flags & (observe::Flags{1} << i)) {
@@ -1114,7 +1121,7 @@ void Session::log_request() {
   entry.status = exchange_.status;
   entry.bytes_received = exchange_.bytes_received;
   entry.bytes_sent = exchange_.bytes_sent;
-  entry.duration_us = micros_between(exchange_.start, Clock::now());
+  entry.duration_us = duration_us;
   entry.upstream_us = exchange_.upstream_us;
   entry.attempts = exchange_.attempts;
   entry.flags = exchange_.flags;

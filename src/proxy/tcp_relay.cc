@@ -30,7 +30,7 @@ std::string endpoint_label(const asio::ip::tcp::endpoint& endpoint) {
 }
 
 TcpRelay::TcpRelay(Worker& worker, tcp::socket downstream, const ListenerRuntime& listener,
-                   TcpDestination destination, std::string first_bytes)
+                   TcpDestination destination, std::string first_bytes, Clock::time_point accepted)
     : worker_(worker),
       downstream_(std::move(downstream)),
       upstream_(worker.context()),
@@ -38,8 +38,10 @@ TcpRelay::TcpRelay(Worker& worker, tcp::socket downstream, const ListenerRuntime
       destination_(std::move(destination)),
       first_bytes_(std::move(first_bytes)),
       upstream_label_(endpoint_label(destination_.address)),
-      start_wall_(std::chrono::system_clock::now()),
-      start_(Clock::now()) {
+      start_wall_(
+          std::chrono::system_clock::now() -
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - accepted)),
+      start_(accepted) {
   worker_.link(*this);
   worker_.stats().downstream_cx_total.add();
   worker_.stats().downstream_cx_active.add();

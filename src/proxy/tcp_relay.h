@@ -21,8 +21,9 @@ struct TcpDestination {
 
 class TcpRelay final : public Connection {
  public:
+  // `accepted`: when the connection was accepted, so its duration includes protocol detection.
   TcpRelay(Worker& worker, boost::asio::ip::tcp::socket downstream, const ListenerRuntime& listener,
-           TcpDestination destination, std::string first_bytes);
+           TcpDestination destination, std::string first_bytes, Clock::time_point accepted);
   ~TcpRelay() override;
 
   boost::asio::awaitable<void> run();

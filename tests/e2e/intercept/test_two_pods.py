@@ -167,6 +167,8 @@ class TwoPods(unittest.TestCase):
         self.assertEqual(seen["peer"][0], LOCAL_INBOUND_SOURCE,
                          "the app in B must be reached by B's inbound sidecar")
         self.assertEqual(seen["path"], path)
+        # The caller once: B's inbound adds it; A's outbound (the app's own call) does not.
+        self.assertEqual(app_headers.get("x-forwarded-for"), self.a.address)
 
         outbound = self.sidecar_a.wait_for(lambda e: e.get("request_id") == request_id,
                                            "request %s" % request_id)

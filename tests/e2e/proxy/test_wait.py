@@ -1,18 +1,25 @@
-"""Startup order: `pillion wait` blocks until the proxy's readiness endpoint says ready (then exits
-0), fails with a clear message after --timeout, and rejects a bad URL; `--metrics` and `--ready`
-move those servers so two instances can run side by side."""
+"""Startup order and probes: `pillion wait` blocks until the proxy's readiness endpoint says ready
+(then exits 0), fails with a clear message after --timeout, and rejects a bad URL; `--metrics`
+and `--ready` move those servers so two instances can run side by side; readiness stays 200 while
+every route is broken (it is never on the data path); /app-health/<name> passes kubelet's probe
+to the app's own endpoint and answers with the app's status."""
 
 import subprocess
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from harness import PILLION, ProcessTestCase, free_port, wait_port
+from misbehaving import ProxyCase, closed_port, get, start_proxy, start_upstream
 
 
 def http_get(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as resp:
-        return resp.status, resp.read()
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 class Wait(ProcessTestCase):
@@ -67,6 +74,44 @@ class Wait(ProcessTestCase):
             wait_port(ready, proc=proc)
             self.assertEqual(http_get(ready, "/healthz/ready")[0], 200)
             self.assertEqual(http_get(metrics, "/stats/prometheus")[0], 200)
+
+
+class Probes(ProxyCase):
+    def test_readiness_stays_ready_while_every_route_is_broken(self):
+        ready = free_port()
+        proxy = start_proxy(self, closed_port(),
+                            extra_top="readiness: { address: 127.0.0.1:%d }" % ready)
+        self.assertEqual(get(proxy.port).status, 502)
+        self.assertEqual(http_get(ready, "/healthz/ready"), (200, b"ready\n"))
+
+    def test_app_probes_pass_the_apps_own_status_through(self):
+        app = start_upstream(self)
+        ready = free_port()
+        unavailable = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+        proxy = start_proxy(self, app, extra_top="\n".join([
+            "readiness:",
+            "  address: 127.0.0.1:%d" % ready,
+            "  app_probes:",
+            "    live: http://127.0.0.1:%d/ok" % app,
+            "    sick: http://127.0.0.1:%d/raw?hex=%s&close=1" % (app,
+                                                              unavailable.encode().hex()),
+            "    slow: http://127.0.0.1:%d/delay?ms=3000" % app,
+            "    down: http://127.0.0.1:%d/" % closed_port(),
+        ]))
+        self.assertEqual(http_get(ready, "/app-health/live")[0], 200)
+        self.assertEqual(http_get(ready, "/app-health/sick")[0], 503)
+        started = time.monotonic()
+        status, body = http_get(ready, "/app-health/slow")
+        self.assertEqual(status, 503)
+        self.assertIn(b"no answer within 1s", body)
+        self.assertLess(time.monotonic() - started, 2.5)
+        status, body = http_get(ready, "/app-health/down")
+        self.assertEqual(status, 503)
+        self.assertIn(b"refused", body.lower())
+        self.assertEqual(http_get(ready, "/app-health/nope")[0], 404)
+        # The readiness server answered its own probe meanwhile and the proxy still serves.
+        self.assertEqual(http_get(ready, "/healthz/ready")[0], 200)
+        self.assertEqual(get(proxy.port).status, 200)
 
 
 if __name__ == "__main__":
