@@ -51,9 +51,10 @@ WRK_CONNECTIONS = 32
 OPEN_RATES = [1000, 5000]
 OPEN_CONNECTIONS = 32
 PERCENTILES = ["p50", "p99", "p99.9"]
-TARGETS = ["direct", "nginx", "haproxy", "pillion"]
+TARGETS = ["direct", "nginx", "haproxy", "pillion", "pillion_traced"]
 LABELS = {"direct": "direct (no proxy)", "nginx": "nginx 1.22 reverse proxy",
-          "haproxy": "HAProxy 2.6", "pillion": "pillion"}
+          "haproxy": "HAProxy 2.6", "pillion": "pillion",
+          "pillion_traced": "pillion + metrics server + tracing 1% exported (OTLP)"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PROXY_CPU = "1"
@@ -213,6 +214,49 @@ def start_pillion(procs, work, port, upstream_port):
     return proc
 
 
+# A span collector for the traced variant: accepts every POST, so export costs what it costs.
+COLLECTOR = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def start_pillion_traced(procs, work, port, upstream_port):
+    """pillion as above plus what issue 4 adds on the request path: spans for 1% of requests
+    exported to a collector, and a Prometheus server being available."""
+    directory = os.path.join(work, "pillion_traced")
+    os.makedirs(directory, exist_ok=True)
+    collector_port = free_port()
+    procs.start(pinned(LOAD_CPU, [sys.executable, "-c", COLLECTOR, str(collector_port)]))
+    wait_port(collector_port)
+    config = os.path.join(directory, "pillion.yaml")
+    with open(config, "w") as f:
+        f.write("\n".join([
+            "workers: 1",
+            "admin: { address: 127.0.0.1:%d }" % free_port(),
+            "metrics: { address: 127.0.0.1:%d }" % free_port(),
+            "listeners: [ { name: main, address: 127.0.0.1:%d } ]" % port,
+            "routes: { default: [ { cluster: app } ] }",
+            "clusters: [ { name: app, endpoints: [ \"127.0.0.1:%d\" ] } ]" % upstream_port,
+            "access_log: { path: %s }" % os.path.join(directory, "access.log"),
+            "tracing:",
+            "  sampling: 0.01",
+            "  export: { endpoint: http://127.0.0.1:%d/v1/traces }" % collector_port,
+            ""]))
+    with open(os.path.join(directory, "stdout.log"), "w") as out, \
+            open(os.path.join(directory, "stderr.log"), "w") as err:
+        proc = procs.start(pinned(PROXY_CPU, [PILLION, "proxy", "-c", config]), stdout=out,
+                           stderr=err)
+    wait_port(port, proc=proc, timeout=10)
+    return proc
+
+
 # ---------------------------------------------------------------------------------------------
 # Measurements
 
@@ -354,7 +398,8 @@ def markdown(summary):
             fmt(kib_to_mib(s["peak_rss_kib"]), 1), s["errors"]))
     lines.append("")
     # Ratios: how each proxy compares with the two established ones, metric by metric.
-    columns = [("haproxy", "nginx"), ("pillion", "nginx"), ("pillion", "haproxy")]
+    columns = [("haproxy", "nginx"), ("pillion", "nginx"), ("pillion", "haproxy"),
+               ("pillion_traced", "pillion")]
     lines.append("| metric (lower is better unless noted) | "
                  + " | ".join("%s ÷ %s" % (a, b) for a, b in columns) + " |")
     lines.append("|" + " --- |" * (1 + len(columns)))
@@ -507,7 +552,7 @@ def main():
         upstream = start_upstream(procs, work, upstream_port)
         servers = {"direct": (upstream_port, upstream)}
         starters = {"nginx": start_nginx_proxy, "haproxy": start_haproxy,
-                    "pillion": start_pillion}
+                    "pillion": start_pillion, "pillion_traced": start_pillion_traced}
         for name, starter in starters.items():
             port = free_port()
             try:
