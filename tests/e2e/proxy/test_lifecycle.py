@@ -284,6 +284,18 @@ class Startup(ProxyCase):
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("address already in use", (proc.stdout + proc.stderr).lower())
 
+    def test_admin_on_a_non_loopback_address_needs_to_be_allowed(self):
+        # The admin API can drain and stop the proxy: exposing it must be a decision.
+        args = [PILLION, "proxy", "--listen", "127.0.0.1:%d" % free_port(),
+                "--upstream", "http://127.0.0.1:1", "--access-log", "off",
+                "--admin", "0.0.0.0:%d" % free_port()]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=10)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("not a loopback address", proc.stdout + proc.stderr)
+        allowed = self.start(args + ["--admin-allow-non-loopback", "--drain-time", "0s"])
+        wait_port(int(args[-1].rsplit(":", 1)[1]), proc=allowed)
+        self.assertIsNone(allowed.poll())
+
     def test_admin_port_taken_fails_at_startup(self):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
