@@ -116,6 +116,9 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
   if (!listed(transparent.server_first_ports, port) && !listed(transparent.opaque_ports, port)) {
     protocol = co_await detect(socket, first_bytes, transparent.detect_timeout);
   }
+  if (worker.stopped()) {
+    co_return;  // stopped while detecting: a session started now would outlive its worker
+  }
   try {
     if (protocol == Protocol::kHttp1) {
       Endpoint endpoint;

@@ -65,6 +65,7 @@ class Worker {
   UpstreamPool& pool() { return pool_; }
   Clock::time_point now() const { return now_; }  // refreshed every tick
   bool draining() const { return draining_; }
+  bool stopped() const { return stopped_; }
   size_t next_round_robin(size_t cluster) { return round_robin_[cluster]++; }
   void link(Connection& connection);
 
