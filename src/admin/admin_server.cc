@@ -11,6 +11,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <memory>
+#include <set>
 
 namespace pillion::admin {
 
@@ -56,6 +58,10 @@ class AdminServer::Impl {
 
   void stop() {
     boost::system::error_code ignored;
+    // Kept-alive clients (Prometheus keeps its scrape connection) must not hold the process.
+    for (tcp::socket* open : open_) {
+      open->close(ignored);
+    }
     acceptor_.close(ignored);
   }
 
@@ -68,7 +74,14 @@ class AdminServer::Impl {
         if (!acceptor_.is_open()) {
           break;
         }
+        // Out of file descriptors: pause instead of spinning the main thread.
+        asio::steady_timer backoff(context_);
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(use);
         continue;
+      }
+      if (open_.size() >= kMaxConnections) {
+        continue;  // the socket closes here: scrapes and probes do not need more
       }
       asio::co_spawn(context_, serve(std::move(socket)), asio::detached);
     }
@@ -78,10 +91,14 @@ class AdminServer::Impl {
     constexpr auto use = asio::as_tuple(asio::use_awaitable);
     boost::beast::flat_buffer buffer(16 * 1024);
     // A slow or silent admin client must not keep its socket forever.
+    open_.insert(&socket);
+    // The flag outlives this frame: a watchdog completion already queued when serve() ends
+    // must not touch the socket.
+    auto serving = std::make_shared<bool>(true);
     asio::steady_timer watchdog(context_);
     watchdog.expires_after(std::chrono::seconds(30));
-    watchdog.async_wait([&socket](const boost::system::error_code& ec) {
-      if (!ec) {
+    watchdog.async_wait([&socket, serving](const boost::system::error_code& ec) {
+      if (!ec && *serving) {
         boost::system::error_code ignored;
         socket.close(ignored);
       }
@@ -101,7 +118,7 @@ class AdminServer::Impl {
       auto query =
           query_at == std::string_view::npos ? std::string_view{} : target.substr(query_at + 1);
       std::string_view method(request.method_string().data(), request.method_string().size());
-      AdminResponse answer = handler_(method, path, query);
+      AdminResponse answer = call_handler(method, path, query);
       if (answer.deferred) {
         auto deferred = std::move(answer.deferred);
         answer = co_await deferred();
@@ -110,22 +127,45 @@ class AdminServer::Impl {
                                                  request.version()};
       response.set(http::field::content_type, answer.content_type);
       response.keep_alive(request.keep_alive());
-      response.body() = std::move(answer.body);
+      // 1xx, 204 and 304 have no body (an app probe may pass such a status through).
+      if (answer.status >= 200 && answer.status != 204 && answer.status != 304) {
+        response.body() = std::move(answer.body);
+      }
       response.prepare_payload();
       auto [write_error, written] = co_await http::async_write(socket, response, use);
       if (write_error || !response.keep_alive()) {
         break;
       }
     }
+    *serving = false;
     watchdog.cancel();
+    open_.erase(&socket);
     boost::system::error_code ignored;
     socket.shutdown(tcp::socket::shutdown_send, ignored);
     socket.close(ignored);
   }
 
+  // Outside the coroutine (GCC 12 mis-diagnoses try/catch around co_await): an endpoint that
+  // throws (e.g. JSON of a non-UTF-8 name) answers 500 instead of dropping the connection.
+  AdminResponse call_handler(std::string_view method, std::string_view path,
+                             std::string_view query) {
+    try {
+      AdminResponse answer = handler_(method, path, query);
+      if (answer.status < 100 || answer.status > 599) {
+        return {500, "text/plain; charset=utf-8", "bad status from an admin endpoint\n"};
+      }
+      return answer;
+    } catch (const std::exception& error) {
+      return {500, "text/plain; charset=utf-8", fmt::format("{}\n", error.what())};
+    }
+  }
+
+  static constexpr size_t kMaxConnections = 256;
+
   asio::io_context& context_;
   tcp::acceptor acceptor_;
   AdminHandler handler_;
+  std::set<tcp::socket*> open_;  // connections being served, closed by stop()
 };
 
 AdminServer::AdminServer(asio::io_context& context, AdminHandler handler)

@@ -109,6 +109,16 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
         name, endpoint_label(peer), endpoint_label(*original));
     co_return;
   }
+  // Inbound traffic is delivered on loopback: it must never reach the proxy's own admin API
+  // (loopback only, because it can drain and stop the proxy) from another pod.
+  const auto& config = *worker.runtime().config;
+  if (listener.config->mode == config::ListenerMode::kTransparentInbound &&
+      original->port() == config.admin.port) {
+    worker.stats().capture_refused_total.add();
+    spdlog::warn("listener {}: refused {}: port {} is the proxy's admin API", name,
+                 endpoint_label(peer), original->port());
+    co_return;
+  }
   auto destination = destination_for(listener, *original, transparent);
   std::string first_bytes;
   Protocol protocol = Protocol::kOpaque;

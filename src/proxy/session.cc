@@ -193,6 +193,14 @@ void Session::abort() {
   }
 }
 
+void Session::close_now() {
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  if (upstream_ != nullptr) {
+    upstream_->close(ignored);  // the gauge of open upstream connections no longer matters
+  }
+}
+
 awaitable<void> Session::run() {
   while (!aborted_) {
     if (!co_await read_request_head()) {

@@ -34,6 +34,7 @@ class Session final : public Connection {
   void on_tick(Clock::time_point now) override;
   void on_drain() override;
   void abort() override;
+  void close_now() override;
 
  private:
   using tcp = boost::asio::ip::tcp;

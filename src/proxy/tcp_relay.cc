@@ -86,7 +86,8 @@ awaitable<bool> TcpRelay::connect() {
   }
   if (!ec) {
     connecting_ = true;
-    deadline_ = Clock::now() + worker_.runtime().config->transparent.connect_timeout;
+    auto timeout = worker_.runtime().config->transparent.connect_timeout;
+    deadline_ = timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max();
     std::tie(ec) = co_await upstream_.async_connect(destination_.address, kUse);
     connecting_ = false;
   }

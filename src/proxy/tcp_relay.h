@@ -31,6 +31,7 @@ class TcpRelay final : public Connection {
   void on_tick(Clock::time_point now) override;
   void on_drain() override {}  // opaque bytes have no place to say "go away"; drain time ends it
   void abort() override;
+  void close_now() override { close_both(); }
 
  private:
   using tcp = boost::asio::ip::tcp;

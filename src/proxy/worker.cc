@@ -56,6 +56,7 @@ Worker::Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
       pool_(idle_timeouts(*runtime_), stats),
       round_robin_(runtime_->clusters.size(), static_cast<size_t>(index)),
       ticker_(context_),
+      final_close_(context_),
       now_(Clock::now()) {}
 
 Worker::~Worker() {
@@ -208,6 +209,26 @@ void Worker::stop() {
     }
     pool_.close_all();
     ticker_.cancel();
+    close_remaining(Clock::now() + std::chrono::milliseconds(500));
+  });
+}
+
+// Polls instead of one long timer: the loop must finish as soon as the last connection has.
+void Worker::close_remaining(Clock::time_point deadline) {
+  if (sessions_.empty()) {
+    return;
+  }
+  if (Clock::now() >= deadline) {
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      (it++)->close_now();
+    }
+    return;
+  }
+  final_close_.expires_after(std::chrono::milliseconds(10));
+  final_close_.async_wait([this, deadline](const boost::system::error_code& ec) {
+    if (!ec) {
+      close_remaining(deadline);
+    }
   });
 }
 

@@ -31,8 +31,12 @@ class Connection : public SessionHook {
   virtual void on_tick(std::chrono::steady_clock::time_point now) = 0;
   // The worker drains: close when nothing is in flight.
   virtual void on_drain() = 0;
-  // The worker stops: end now.
+  // The worker stops: end now (a session still answers its request with 503 LR).
   virtual void abort() = 0;
+  // Shortly after abort(): close the sockets, whatever the connection is doing. Cancelling is
+  // not enough: a completion already queued at abort() may start new I/O that no deadline ends
+  // once the ticker has stopped, and the worker thread would never finish.
+  virtual void close_now() = 0;
 };
 
 class Worker {
@@ -82,6 +86,7 @@ class Worker {
 
   void accept_loop(Listening& listening);
   void tick();
+  void close_remaining(Clock::time_point deadline);
 
   int index_;
   RuntimePtr runtime_;
@@ -94,6 +99,7 @@ class Worker {
   std::vector<Listening> listening_;
   std::vector<size_t> round_robin_;
   boost::asio::steady_timer ticker_;
+  boost::asio::steady_timer final_close_;  // after stop(): ends what abort() did not
   Clock::time_point now_;
   int ticks_ = 0;
   bool draining_ = false;

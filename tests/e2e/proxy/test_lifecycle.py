@@ -188,6 +188,18 @@ class Drain(ProxyCase):
             self.assertEqual(slow.resp.status, 200)
         self.assertEqual(len(proxy.log_lines()), 20)
 
+    def test_an_open_admin_connection_does_not_delay_exit(self):
+        # Prometheus keeps its scrape connection open; shutdown must not wait for it.
+        proxy = start_proxy(self, self.upstream, timeouts={"drain": "0s"})
+        admin = connect(proxy.admin_port)
+        self.addCleanup(admin.close)
+        admin.sendall(b"GET /ready HTTP/1.1\r\nHost: admin\r\n\r\n")
+        self.assertEqual(read_response(admin).status, 200)
+        start = time.monotonic()
+        proxy.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proxy.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - start, 2.0)
+
     def test_second_signal_stops_at_once(self):
         proxy = start_proxy(self, self.upstream, timeouts={"drain": "30s"})
         proxy.proc.send_signal(signal.SIGTERM)

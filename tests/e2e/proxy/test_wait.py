@@ -88,6 +88,7 @@ class Probes(ProxyCase):
         app = start_upstream(self)
         ready = free_port()
         unavailable = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+        no_content = "HTTP/1.1 204 No Content\r\n\r\n"
         proxy = start_proxy(self, app, extra_top="\n".join([
             "readiness:",
             "  address: 127.0.0.1:%d" % ready,
@@ -95,11 +96,14 @@ class Probes(ProxyCase):
             "    live: http://127.0.0.1:%d/ok" % app,
             "    sick: http://127.0.0.1:%d/raw?hex=%s&close=1" % (app,
                                                               unavailable.encode().hex()),
+            "    empty: http://127.0.0.1:%d/raw?hex=%s&close=1" % (app,
+                                                               no_content.encode().hex()),
             "    slow: http://127.0.0.1:%d/delay?ms=3000" % app,
             "    down: http://127.0.0.1:%d/" % closed_port(),
         ]))
         self.assertEqual(http_get(ready, "/app-health/live")[0], 200)
         self.assertEqual(http_get(ready, "/app-health/sick")[0], 503)
+        self.assertEqual(http_get(ready, "/app-health/empty"), (204, b""))  # no body allowed
         started = time.monotonic()
         status, body = http_get(ready, "/app-health/slow")
         self.assertEqual(status, 503)
