@@ -5,6 +5,7 @@ skips the drain time, health-check switches; a second proxy on a taken port fail
 saying so; a bad config exits non-zero before binding."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -267,7 +268,8 @@ class AdminLifecycle(ProxyCase):
         self.assertEqual(status, 200)
         memory = json.loads(body)
         self.assertGreater(memory["rss_bytes"], 1 << 20)
-        self.assertGreater(memory["heap_allocated_bytes"], 0)
+        if not os.environ.get("PILLION_SANITIZED"):  # ASan's allocator is invisible to mallinfo2
+            self.assertGreater(memory["heap_allocated_bytes"], 0)
 
 
 class Startup(ProxyCase):
