@@ -6,9 +6,12 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
   libboost1.81-dev libboost-url1.81-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libnghttp2-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev zlib1g-dev
+  libcurl4-openssl-dev zlib1g-dev libre2-dev
   python3 curl wrk nginx-light haproxy nghttp2-client iproute2 iptables procps psmisc time openssl
   libcap2-bin util-linux
+  # tests/e2e/proxy/test_metrics.py: promtool checks the exposition, and a real Prometheus
+  # server (started by the test on a free loopback port) scrapes and queries it.
+  prometheus
   # tests/e2e/intercept: real protocols between network namespaces. The tests run their own
   # redis/postgres inside their namespaces; the host services these packages may start are
   # neither used nor touched.

@@ -6,6 +6,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "config/prescan.h"
+
+#include <re2/re2.h>
 
 namespace pillion::config {
 namespace {
@@ -527,10 +530,59 @@ class Loader {
     return route;
   }
 
+  static std::string parse_regex(const Field& field) {
+    std::string pattern = parse_string(field);
+    // RE2: linear time whatever the input, no backtracking blow-ups (and no recursion to
+    // overflow the stack, unlike std::regex).
+    re2::RE2 compiled(pattern, re2::RE2::Quiet);
+    if (!compiled.ok()) {
+      fail(field, "bad regex " + quoted(pattern) + ": " + compiled.error());
+    }
+    return pattern;
+  }
+
+  static HeaderMatch parse_header_match(const Field& map) {
+    HeaderMatch match;
+    bool has_name = false;
+    int kinds = 0;
+    for (const auto& [key, value] :
+         entries(map, {"name", "present", "absent", "exact", "prefix", "regex"})) {
+      if (key == "name") {
+        match.name = parse_name(value);
+        has_name = true;
+        continue;
+      }
+      ++kinds;
+      if (key == "present" || key == "absent") {
+        if (!parse_bool(value)) {
+          fail(value, "only true is meaningful here");
+        }
+        match.kind = key == "present" ? HeaderMatch::Kind::kPresent : HeaderMatch::Kind::kAbsent;
+      } else if (key == "exact") {
+        match.kind = HeaderMatch::Kind::kExact;
+        match.value = parse_string(value);
+      } else if (key == "prefix") {
+        match.kind = HeaderMatch::Kind::kPrefix;
+        match.value = parse_string(value);
+      } else {
+        match.kind = HeaderMatch::Kind::kRegex;
+        match.value = parse_regex(value);
+      }
+    }
+    if (!has_name) {
+      fail(Field{map.node, map.mark, join(map.path, "name")}, "required");
+    }
+    if (kinds > 1) {
+      fail(map, "give one of present, absent, exact, prefix, regex");
+    }
+    return match;
+  }
+
   static RouteMatch parse_match(const Field& map) {
     RouteMatch match;
     std::optional<Field> path;
-    for (const auto& [key, value] : entries(map, {"host", "path", "path_prefix"})) {
+    for (const auto& [key, value] :
+         entries(map, {"host", "path", "path_prefix", "path_regex", "methods", "headers"})) {
       if (key == "host") {
         match.host = parse_string(value);
         auto star = match.host.find('*');
@@ -539,15 +591,32 @@ class Loader {
              match.host.find('*', 1) != std::string::npos)) {
           fail(value, "bad host " + quoted(match.host) + " ('*' only as a leading '*.')");
         }
+      } else if (key == "methods") {
+        for (const Field& item : items(value)) {
+          std::string method = parse_name(item);
+          if (!std::all_of(method.begin(), method.end(),
+                           [](char c) { return c >= 'A' && c <= 'Z'; })) {
+            fail(item, "method " + quoted(method) + " must be upper-case letters");
+          }
+          match.methods.push_back(std::move(method));
+        }
+      } else if (key == "headers") {
+        for (const Field& item : items(value)) {
+          match.headers.push_back(parse_header_match(item));
+        }
       } else {
+        if (path) {
+          fail(value, "only one of path, path_prefix, path_regex");
+        }
+        path = value;
+        if (key == "path_regex") {
+          match.path_regex = parse_regex(value);
+          continue;
+        }
         std::string text = parse_string(value);
         if (!text.starts_with('/')) {
           fail(value, "must start with '/', got " + quoted(text));
         }
-        if (path) {
-          fail(value, "path and path_prefix cannot both be set");
-        }
-        path = value;
         (key == "path" ? match.path : match.path_prefix) = std::move(text);
       }
     }

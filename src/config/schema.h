@@ -38,10 +38,20 @@ struct Listener {
   std::string routes = "default";
 };
 
+struct HeaderMatch {
+  enum class Kind : uint8_t { kPresent, kAbsent, kExact, kPrefix, kRegex };
+  std::string name;  // case-insensitive
+  Kind kind = Kind::kPresent;
+  std::string value;  // for exact, prefix and regex (RE2 syntax, whole value)
+};
+
 struct RouteMatch {
   std::string host;         // empty: any; "*.example.com": suffix; else exact (port ignored)
   std::string path;         // exact path (without query); empty: not used
   std::string path_prefix;  // prefix; empty: not used (both empty matches every path)
+  std::string path_regex;   // RE2, must match the whole path; empty: not used
+  std::vector<std::string> methods;  // any of these (upper case); empty: every method
+  std::vector<HeaderMatch> headers;  // all of these
 };
 
 struct Route {

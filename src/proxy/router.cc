@@ -2,6 +2,8 @@
 
 #include "http/head.h"
 
+#include <re2/re2.h>
+
 namespace pillion::proxy {
 namespace {
 
@@ -12,6 +14,37 @@ std::string_view strip_port(std::string_view host) {
   }
   auto colon = host.rfind(':');
   return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+bool header_matches(const HeaderMatcher& matcher, const http::Head& request) {
+  using Kind = config::HeaderMatch::Kind;
+  auto value = request.find(matcher.config->name);
+  switch (matcher.config->kind) {
+    case Kind::kPresent:
+      return value.has_value();
+    case Kind::kAbsent:
+      return !value.has_value();
+    case Kind::kExact:
+      return value && *value == matcher.config->value;
+    case Kind::kPrefix:
+      return value && value->starts_with(matcher.config->value);
+    case Kind::kRegex:
+      return value &&
+             re2::RE2::FullMatch(re2::StringPiece(value->data(), value->size()), *matcher.regex);
+  }
+  return false;
+}
+
+bool method_matches(const std::vector<std::string>& methods, std::string_view method) {
+  if (methods.empty()) {
+    return true;
+  }
+  for (const auto& allowed : methods) {
+    if (allowed == method) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -30,7 +63,7 @@ bool host_matches(std::string_view pattern, std::string_view host) {
 }
 
 const RouteRuntime* match_route(const ListenerRuntime& listener, std::string_view host,
-                                std::string_view target) {
+                                std::string_view target, const http::Head& request) {
   auto path = target.substr(0, target.find('?'));
   for (const auto& route : listener.routes) {
     const auto& match = route.config->match;
@@ -41,6 +74,23 @@ const RouteRuntime* match_route(const ListenerRuntime& listener, std::string_vie
       continue;
     }
     if (!match.path_prefix.empty() && !path.starts_with(match.path_prefix)) {
+      continue;
+    }
+    if (route.path_regex &&
+        !re2::RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *route.path_regex)) {
+      continue;
+    }
+    if (!method_matches(match.methods, request.method)) {
+      continue;
+    }
+    bool headers_match = true;
+    for (const auto& header : route.headers) {
+      if (!header_matches(header, request)) {
+        headers_match = false;
+        break;
+      }
+    }
+    if (!headers_match) {
       continue;
     }
     return &route;

@@ -1,6 +1,7 @@
 #include "proxy/runtime.h"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -90,6 +91,17 @@ RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
     for (const auto& route : table->second) {
       RouteRuntime route_runtime;
       route_runtime.config = &route;
+      // Anchored: a route's regex describes the whole path or header value, as in Envoy.
+      if (!route.match.path_regex.empty()) {
+        route_runtime.path_regex = std::make_shared<const re2::RE2>(route.match.path_regex);
+      }
+      for (const auto& header : route.match.headers) {
+        HeaderMatcher matcher{&header, nullptr};
+        if (header.kind == config::HeaderMatch::Kind::kRegex) {
+          matcher.regex = std::make_shared<const re2::RE2>(header.value);
+        }
+        route_runtime.headers.push_back(std::move(matcher));
+      }
       bool found = false;
       for (const auto& cluster : runtime->clusters) {
         if (cluster.config->name == route.cluster) {

@@ -9,6 +9,10 @@
 
 #include "config/schema.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace pillion::proxy {
 
 struct Endpoint {
@@ -35,9 +39,17 @@ struct ClusterRuntime {
   size_t index = 0;
 };
 
+// A header condition of a route, its regex compiled once.
+struct HeaderMatcher {
+  const config::HeaderMatch* config = nullptr;
+  std::shared_ptr<const re2::RE2> regex;
+};
+
 struct RouteRuntime {
   const config::Route* config = nullptr;
   size_t cluster = 0;
+  std::shared_ptr<const re2::RE2> path_regex;  // compiled match.path_regex, or null
+  std::vector<HeaderMatcher> headers;
 };
 
 struct ListenerRuntime {

@@ -422,7 +422,8 @@ awaitable<bool> Session::handle_request() {
   std::string_view origin_target;
   bool absolute = split_absolute_target(head.target, absolute_authority, origin_target);
   std::string_view route_host = absolute ? absolute_authority : host.value_or("");
-  exchange_.route = match_route(listener_, route_host, absolute ? origin_target : head.target);
+  exchange_.route =
+      match_route(listener_, route_host, absolute ? origin_target : head.target, head);
   if (exchange_.route == nullptr && listener_.fallback) {
     exchange_.route = &*listener_.fallback;
   }

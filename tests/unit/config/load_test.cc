@@ -286,10 +286,20 @@ const ErrorCase kErrorCases[] = {
      "t.yaml:4:29: routes.default[0].match.path_prefix: must start with '/', got 'api'"},
     {"RoutePathAndPrefix",
      "listeners: []\nroutes:\n  default:\n    - match: { path: /a, path_prefix: /b }\n",
-     "t.yaml:4:39: routes.default[0].match.path_prefix: path and path_prefix cannot both be set"},
+     "t.yaml:4:39: routes.default[0].match.path_prefix: only one of path, path_prefix, path_regex"},
     {"RouteUnknownMatchKey", "listeners: []\nroutes:\n  default:\n    - match: { header: x }\n",
      "t.yaml:4:16: routes.default[0].match.header: unknown key (expected one of: host, path, "
-     "path_prefix)"},
+     "path_prefix, path_regex, methods, headers)"},
+    {"RouteBadRegex", "listeners: []\nroutes:\n  default:\n    - match: { path_regex: \"/a(\" }\n",
+     "t.yaml:4:28: routes.default[0].match.path_regex: bad regex '/a(': missing ): /a("},
+    {"RouteLowerCaseMethod",
+     "listeners: []\nroutes:\n  default:\n    - match: { methods: [GET, post] }\n",
+     "t.yaml:4:31: routes.default[0].match.methods[1]: method 'post' must be upper-case letters"},
+    {"RouteHeaderTwoKinds",
+     "listeners: []\nroutes:\n  default:\n    - match: { headers: [ { name: a, exact: x, "
+     "prefix: y } ] }\n",
+     "t.yaml:4:27: routes.default[0].match.headers[0]: give one of present, absent, exact, prefix, "
+     "regex"},
     {"NegativeTimeout", "listeners: []\nroutes:\n  default:\n    - { cluster: c, timeout: -1s }\n",
      "t.yaml:4:30: routes.default[0].timeout: duration '-1s' must not be negative"},
     {"BadDuration", "listeners: []\nroutes:\n  default:\n    - { cluster: c, timeout: 2 }\n",
