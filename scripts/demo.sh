@@ -56,5 +56,5 @@ cat "$work/access.log" "$work/access-down.log"
 say "stats (curl http://127.0.0.1:$admin_port/stats)"
 curl -sS "http://127.0.0.1:$admin_port/stats" | grep -E '^(downstream_rq_total|downstream_rq_[245]xx|upstream_cx_total|upstream_rq_pool_reused|downstream_cx_total):'
 say "Prometheus (curl http://127.0.0.1:$admin_port/stats/prometheus), first lines"
-curl -sS "http://127.0.0.1:$admin_port/stats/prometheus" | grep -v '^#' | head -8
+curl -sS "http://127.0.0.1:$admin_port/stats/prometheus" | awk '!/^#/ && n++ < 8'  # not head: it reads all, no SIGPIPE under pipefail
 say "demo done: try it yourself with $pillion proxy --upstream http://127.0.0.1:PORT"

@@ -28,7 +28,9 @@ class DemoTest(unittest.TestCase):
         self.assertTrue(any("request_id=demo-req-1" in l for l in lines))
         # Stats reflect the four requests through the first proxy.
         self.assertRegex(out, re.compile(r"^downstream_rq_total: 4$", re.M))
-        self.assertRegex(out, re.compile(r'^pillion_requests_total\{code_class="2xx"\} 3$', re.M))
+        self.assertRegex(out, re.compile(r'^pillion_requests_total\{direction="outbound",'
+                                         r'listener="[^"]+",cluster="[^"]+",code_class="2xx"\} 3$',
+                                         re.M))
 
 
 if __name__ == "__main__":
