@@ -2,6 +2,7 @@
 wait for readiness, and clean up exactly the processes a test started (by PID)."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,8 +15,27 @@ PILLION = os.environ.get("PILLION_BIN") or os.path.join(
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+# Ports are picked at random below the kernel's ephemeral range (32768-60999 on Linux): a port
+# the kernel hands out (bind to 0, or any client connection) can be taken again by the next
+# process before the test's server binds it; suites run in parallel. Random picks here collide
+# with another suite's only by chance, and the check below skips ports in use.
+_PICKED = set()
+_RANDOM = random.Random(os.getpid() ^ int(time.time() * 1000))
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = _RANDOM.randrange(20000, 32000)
+        if port in _PICKED:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _PICKED.add(port)
+        return port
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
