@@ -513,13 +513,23 @@ class Loader {
   Route parse_route(const Field& item) {
     Route route;
     bool has_cluster = false;
-    for (const auto& [key, value] : entries(item, {"match", "cluster", "timeout"})) {
+    for (const auto& [key, value] :
+         entries(item, {"match", "cluster", "weighted_clusters", "timeout"})) {
       if (key == "match") {
         route.match = parse_match(value);
       } else if (key == "cluster") {
+        if (has_cluster) {
+          fail(value, "give cluster or weighted_clusters, not both");
+        }
         route.cluster = parse_name(value);
         has_cluster = true;
         cluster_refs_.push_back({value, route.cluster});
+      } else if (key == "weighted_clusters") {
+        if (has_cluster) {
+          fail(value, "give cluster or weighted_clusters, not both");
+        }
+        route.weighted_clusters = parse_weighted_clusters(value);
+        has_cluster = true;
       } else {
         route.timeout = parse_duration(value);
       }
@@ -528,6 +538,36 @@ class Loader {
       fail(Field{item.node, item.mark, join(item.path, "cluster")}, "required");
     }
     return route;
+  }
+
+  std::vector<WeightedCluster> parse_weighted_clusters(const Field& list) {
+    std::vector<WeightedCluster> out;
+    uint64_t total = 0;
+    for (const Field& item : items(list)) {
+      WeightedCluster weighted;
+      bool has_name = false;
+      bool has_weight = false;
+      for (const auto& [key, value] : entries(item, {"name", "weight"})) {
+        if (key == "name") {
+          weighted.name = parse_name(value);
+          cluster_refs_.push_back({value, weighted.name});
+          has_name = true;
+        } else {
+          weighted.weight = static_cast<uint32_t>(parse_integer(value, 0, 1000000));
+          has_weight = true;
+        }
+      }
+      if (!has_name || !has_weight) {
+        fail(Field{item.node, item.mark, join(item.path, has_name ? "weight" : "name")},
+             "required");
+      }
+      total += weighted.weight;
+      out.push_back(std::move(weighted));
+    }
+    if (total == 0) {
+      fail(list, "weights must add up to more than 0");
+    }
+    return out;
   }
 
   static std::string parse_regex(const Field& field) {

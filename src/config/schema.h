@@ -54,9 +54,15 @@ struct RouteMatch {
   std::vector<HeaderMatch> headers;  // all of these
 };
 
+struct WeightedCluster {
+  std::string name;
+  uint32_t weight = 0;
+};
+
 struct Route {
   RouteMatch match;
-  std::string cluster;
+  std::string cluster;  // or, for a traffic split, weighted_clusters (then this is empty)
+  std::vector<WeightedCluster> weighted_clusters;
   Duration timeout = 15s;  // until the upstream's response head arrives; 0 disables
 };
 

@@ -65,10 +65,17 @@ nlohmann::json config_dump(const Runtime& runtime) {
   for (const auto& [name, table] : config.routes) {
     auto& list = routes[name] = nlohmann::json::array();
     for (const auto& route : table) {
+      nlohmann::json weighted = nlohmann::json::array();
+      for (const auto& split : route.weighted_clusters) {
+        weighted.push_back({{"name", split.name}, {"weight", split.weight}});
+      }
       list.push_back({{"host", route.match.host},
                       {"path", route.match.path},
                       {"path_prefix", route.match.path_prefix},
+                      {"path_regex", route.match.path_regex},
+                      {"methods", route.match.methods},
                       {"cluster", route.cluster},
+                      {"weighted_clusters", weighted},
                       {"timeout", core::format_duration(route.timeout)}});
     }
   }

@@ -102,16 +102,35 @@ RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
         }
         route_runtime.headers.push_back(std::move(matcher));
       }
-      bool found = false;
-      for (const auto& cluster : runtime->clusters) {
-        if (cluster.config->name == route.cluster) {
-          route_runtime.cluster = cluster.index;
-          found = true;
+      auto find_cluster = [&](const std::string& name) -> std::optional<size_t> {
+        for (const auto& cluster : runtime->clusters) {
+          if (cluster.config->name == name) {
+            return cluster.index;
+          }
         }
+        error = fmt::format("route to unknown cluster {}", name);
+        return std::nullopt;
+      };
+      if (route.weighted_clusters.empty()) {
+        auto index = find_cluster(route.cluster);
+        if (!index) {
+          return nullptr;
+        }
+        route_runtime.cluster = *index;
       }
-      if (!found) {
-        error = fmt::format("route to unknown cluster {}", route.cluster);
-        return nullptr;
+      for (const auto& weighted : route.weighted_clusters) {
+        auto index = find_cluster(weighted.name);
+        if (!index) {
+          return nullptr;
+        }
+        if (weighted.weight == 0) {
+          continue;  // kept in the config for a later shift, sent nothing now
+        }
+        route_runtime.total_weight += weighted.weight;
+        route_runtime.weighted.emplace_back(route_runtime.total_weight, *index);
+      }
+      if (!route_runtime.weighted.empty()) {
+        route_runtime.cluster = route_runtime.weighted.front().second;
       }
       listener_runtime.routes.push_back(route_runtime);
     }

@@ -47,7 +47,10 @@ struct HeaderMatcher {
 
 struct RouteRuntime {
   const config::Route* config = nullptr;
-  size_t cluster = 0;
+  size_t cluster = 0;  // the cluster, or the first of a weighted split
+  // A traffic split: (cumulative weight, cluster), picked by a uniform draw below total_weight.
+  std::vector<std::pair<uint32_t, size_t>> weighted;
+  uint32_t total_weight = 0;
   std::shared_ptr<const re2::RE2> path_regex;  // compiled match.path_regex, or null
   std::vector<HeaderMatcher> headers;
 };

@@ -90,6 +90,9 @@ observe::MetricLayout metric_layout(const Runtime& runtime) {
     out.reachable.assign(runtime.clusters.size(), false);
     for (const auto& route : listener.routes) {
       out.reachable[route.cluster] = true;
+      for (const auto& [cumulative, cluster] : route.weighted) {
+        out.reachable[cluster] = true;
+      }
     }
     if (listener.fallback) {
       out.reachable[listener.fallback->cluster] = true;

@@ -51,6 +51,21 @@ std::string_view chunk_size_line(size_t size, std::array<char, 20>& storage) {
   return {storage.data(), static_cast<size_t>(end - storage.data())};
 }
 
+// The route's cluster, or one of its weighted split drawn at random (per request, so a split
+// holds over any mix of connections).
+size_t pick_cluster(const RouteRuntime& route) {
+  if (route.weighted.size() < 2) {
+    return route.cluster;
+  }
+  auto draw = static_cast<uint32_t>(http::thread_id_generator().next() % route.total_weight);
+  for (const auto& [cumulative, cluster] : route.weighted) {
+    if (draw < cumulative) {
+      return cluster;
+    }
+  }
+  return route.weighted.back().second;
+}
+
 }  // namespace
 
 Session::Session(Worker& worker, tcp::socket socket, const ListenerRuntime& listener)
@@ -453,7 +468,8 @@ awaitable<bool> Session::handle_request() {
   }
 
   const auto& runtime = worker_.runtime();
-  const auto& cluster = runtime.clusters[exchange_.route->cluster];
+  exchange_.cluster = pick_cluster(*exchange_.route);
+  const auto& cluster = runtime.clusters[exchange_.cluster];
   const Endpoint* chosen = nullptr;
   if (cluster.destination == Destination::kEndpoints) {
     size_t pick = worker_.next_round_robin(cluster.index) % cluster.endpoints.size();
@@ -510,7 +526,7 @@ awaitable<bool> Session::handle_request() {
 
 awaitable<bool> Session::connect(const Endpoint& endpoint, tcp::socket& upstream) {
   auto& stats = worker_.stats();
-  const auto& cluster = worker_.runtime().clusters[exchange_.route->cluster];
+  const auto& cluster = worker_.runtime().clusters[exchange_.cluster];
   boost::system::error_code ec;
   upstream.open(endpoint.address.protocol(), ec);
   if (!ec && endpoint.source) {
@@ -601,10 +617,9 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
       endpoint.id == Endpoint::kNotPooled) {
     captured_idle_.emplace(std::move(upstream));
   } else if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_) {
-    pool.release(
-        endpoint.id, std::move(upstream), worker_.now(),
-        static_cast<size_t>(
-            worker_.runtime().clusters[exchange_.route->cluster].config->max_idle_connections));
+    pool.release(endpoint.id, std::move(upstream), worker_.now(),
+                 static_cast<size_t>(
+                     worker_.runtime().clusters[exchange_.cluster].config->max_idle_connections));
   } else {
     pool.discard(upstream);
   }
@@ -1108,8 +1123,8 @@ void Session::log_request() {
   auto duration_us = micros_between(exchange_.start, Clock::now());
   // This worker's own slot for (listener, cluster): indices, no lookup.
   auto listener_index = static_cast<size_t>(&listener_ - worker_.runtime().listeners.data());
-  if (auto* route = stats.route(listener_index,
-                                exchange_.route ? exchange_.route->cluster : observe::kNoCluster)) {
+  if (auto* route =
+          stats.route(listener_index, exchange_.route ? exchange_.cluster : observe::kNoCluster)) {
     route->record(exchange_.status, duration_us, exchange_.upstream_us);
   }
   for (int i = 0; i < static_cast<int>(Flag::kCount); ++i) {
@@ -1155,7 +1170,7 @@ void Session::record_span(const observe::AccessLogEntry& entry) {
   span.set(SpanText::kPeer, inbound ? entry.client : entry.upstream_host);
   span.set(SpanText::kServerAddress, entry.upstream_host);
   if (exchange_.route != nullptr) {
-    span.set(SpanText::kCluster, exchange_.route->config->cluster);
+    span.set(SpanText::kCluster, worker_.runtime().clusters[exchange_.cluster].config->name);
   }
   if (exchange_.flags != 0) {
     std::string flags;

@@ -141,6 +141,7 @@ class Session final : public Connection {
     http::TraceHop trace_hop{};
     http::OutgoingTraceHeaders trace_headers;
     const RouteRuntime* route = nullptr;
+    size_t cluster = 0;  // the route's cluster, or the one its weighted split picked
     const Endpoint* endpoint = nullptr;
     bool head_request = false;
     bool client_keep_alive = true;

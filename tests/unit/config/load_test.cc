@@ -292,6 +292,14 @@ const ErrorCase kErrorCases[] = {
      "path_prefix, path_regex, methods, headers)"},
     {"RouteBadRegex", "listeners: []\nroutes:\n  default:\n    - match: { path_regex: \"/a(\" }\n",
      "t.yaml:4:28: routes.default[0].match.path_regex: bad regex '/a(': missing ): /a("},
+    {"RouteClusterAndSplit",
+     "listeners: []\nroutes:\n  default:\n    - { cluster: a, weighted_clusters: [ { name: b, "
+     "weight: 1 } ] }\n",
+     "t.yaml:4:40: routes.default[0].weighted_clusters: give cluster or weighted_clusters, not "
+     "both"},
+    {"RouteSplitAllZero",
+     "listeners: []\nroutes:\n  default:\n    - weighted_clusters: [ { name: b, weight: 0 } ]\n",
+     "t.yaml:4:26: routes.default[0].weighted_clusters: weights must add up to more than 0"},
     {"RouteLowerCaseMethod",
      "listeners: []\nroutes:\n  default:\n    - match: { methods: [GET, post] }\n",
      "t.yaml:4:31: routes.default[0].match.methods[1]: method 'post' must be upper-case letters"},
@@ -377,6 +385,29 @@ INSTANTIATE_TEST_SUITE_P(Cases, LoadErrors, testing::ValuesIn(kErrorCases),
                          [](const testing::TestParamInfo<ErrorCase>& info) {
                            return std::string(info.param.name);
                          });
+
+TEST(Routes, WeightedClustersForATrafficSplit) {
+  LoadResult result = load_yaml(R"(listeners: [ { name: l, address: 127.0.0.1:1 } ]
+routes:
+  default:
+    - weighted_clusters: [ { name: v1, weight: 90 }, { name: v2, weight: 10 } ]
+clusters:
+  - { name: v1, endpoints: ["127.0.0.1:8080"] }
+  - { name: v2, endpoints: ["127.0.0.1:8081"] }
+)",
+                                "t.yaml");
+  ASSERT_TRUE(result) << result.error;
+  const auto& route = result.snapshot->routes.at("default")[0];
+  EXPECT_TRUE(route.cluster.empty());
+  ASSERT_EQ(route.weighted_clusters.size(), 2u);
+  EXPECT_EQ(route.weighted_clusters[1].name, "v2");
+  EXPECT_EQ(route.weighted_clusters[1].weight, 10u);
+  EXPECT_NE(error_of(R"(listeners: [ { name: l, address: 127.0.0.1:1 } ]
+routes: { default: [ { weighted_clusters: [ { name: nope, weight: 1 } ] } ] }
+)")
+                .find("no cluster named 'nope'"),
+            std::string::npos);
+}
 
 TEST(Transparent, ListenersNeedNoRoutesAndSettingsHaveDefaults) {
   LoadResult result = load_yaml(R"(listeners:
