@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -513,9 +514,13 @@ class Loader {
   Route parse_route(const Field& item) {
     Route route;
     bool has_cluster = false;
-    for (const auto& [key, value] :
-         entries(item, {"match", "cluster", "weighted_clusters", "timeout"})) {
-      if (key == "match") {
+    for (const auto& [key, value] : entries(
+             item, {"match", "cluster", "weighted_clusters", "timeout", "rate_limit", "fault"})) {
+      if (key == "rate_limit") {
+        route.rate_limit = parse_rate_limit(value);
+      } else if (key == "fault") {
+        route.fault = parse_fault(value);
+      } else if (key == "match") {
         route.match = parse_match(value);
       } else if (key == "cluster") {
         if (has_cluster) {
@@ -538,6 +543,68 @@ class Loader {
       fail(Field{item.node, item.mark, join(item.path, "cluster")}, "required");
     }
     return route;
+  }
+
+  static double parse_number(const Field& field, double min, double max) {
+    const std::string& text = scalar(field, "a number");
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
+        !std::isfinite(value)) {
+      fail(field, "expected a number, got " + quoted(text));
+    }
+    if (value < min || value > max) {
+      fail(field, quoted(text) + " out of range (" + fmt::format("{}..{}", min, max) + ")");
+    }
+    return value;
+  }
+
+  static RateLimit parse_rate_limit(const Field& map) {
+    RateLimit limit;
+    bool has_rate = false;
+    for (const auto& [key, value] : entries(map, {"requests_per_second", "burst"})) {
+      if (key == "requests_per_second") {
+        limit.requests_per_second = parse_number(value, 0.001, 1e9);
+        has_rate = true;
+      } else {
+        limit.burst = static_cast<uint32_t>(parse_integer(value, 1, 1000000000));
+      }
+    }
+    if (!has_rate) {
+      fail(Field{map.node, map.mark, join(map.path, "requests_per_second")}, "required");
+    }
+    return limit;
+  }
+
+  static Fault parse_fault(const Field& map) {
+    Fault fault;
+    for (const auto& [key, value] : entries(map, {"delay", "abort", "header_control"})) {
+      if (key == "header_control") {
+        fault.header_control = parse_bool(value);
+      } else if (key == "delay") {
+        fault.delay_percent = 100;
+        for (const auto& [k, v] : entries(value, {"fixed", "percent"})) {
+          if (k == "fixed") {
+            fault.delay = parse_duration(v);
+          } else {
+            fault.delay_percent = parse_number(v, 0, 100);
+          }
+        }
+      } else {
+        fault.abort_percent = 100;
+        for (const auto& [k, v] : entries(value, {"status", "percent"})) {
+          if (k == "status") {
+            fault.abort_status = static_cast<int>(parse_integer(v, 200, 599));
+          } else {
+            fault.abort_percent = parse_number(v, 0, 100);
+          }
+        }
+        if (fault.abort_status == 0) {
+          fail(Field{value.node, value.mark, join(value.path, "status")}, "required");
+        }
+      }
+    }
+    return fault;
   }
 
   std::vector<WeightedCluster> parse_weighted_clusters(const Field& list) {

@@ -59,10 +59,30 @@ struct WeightedCluster {
   uint32_t weight = 0;
 };
 
+// A route's local rate limit: a token bucket of `burst` requests refilled at `rate` per second,
+// shared by all workers.
+struct RateLimit {
+  double requests_per_second = 0;
+  uint32_t burst = 1;
+};
+
+// Fault injection, for users to test their resilience: a fixed delay and/or an aborted answer
+// for a share of requests, or for the requests that ask (x-pillion-fault-delay-ms,
+// x-pillion-fault-abort) when header_control is on.
+struct Fault {
+  Duration delay{0};
+  double delay_percent = 0;
+  int abort_status = 0;
+  double abort_percent = 0;
+  bool header_control = false;
+};
+
 struct Route {
   RouteMatch match;
   std::string cluster;  // or, for a traffic split, weighted_clusters (then this is empty)
   std::vector<WeightedCluster> weighted_clusters;
+  std::optional<RateLimit> rate_limit;
+  std::optional<Fault> fault;
   Duration timeout = 15s;  // until the upstream's response head arrives; 0 disables
 };
 

@@ -221,7 +221,7 @@ void build_downstream_response(const Head& response, const DownstreamResponseCon
 }
 
 void build_local_response(int status, std::string_view detail, std::string_view request_id,
-                          bool close, std::string& out) {
+                          bool close, std::string& out, std::string_view extra_headers) {
   auto reason = reason_phrase(status);
   size_t body_size =
       reason.size() + 2 + detail.size() + 1 + (request_id.empty() ? 0 : 12 + request_id.size() + 1);
@@ -234,6 +234,7 @@ void build_local_response(int status, std::string_view detail, std::string_view 
   if (close) {
     append_field(out, "connection", "close");
   }
+  out.append(extra_headers);
   out.append("\r\n");
   out.append(reason);
   out.append(": ");

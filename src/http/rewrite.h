@@ -37,8 +37,9 @@ void build_downstream_response(const Head& response, const DownstreamResponseCon
 
 // A response the proxy generates itself (errors): a short text body naming the reason and
 // the request id, so a user can grep the access log for it.
+// `extra_headers`: complete "name: value\r\n" lines (e.g. Retry-After).
 void build_local_response(int status, std::string_view detail, std::string_view request_id,
-                          bool close, std::string& out);
+                          bool close, std::string& out, std::string_view extra_headers = {});
 
 std::string_view reason_phrase(int status);
 

@@ -26,6 +26,12 @@ std::string_view flag_code(Flag flag) {
       return "RT";
     case Flag::kLocalReset:
       return "LR";
+    case Flag::kRateLimited:
+      return "RL";
+    case Flag::kFaultAbort:
+      return "FI";
+    case Flag::kFaultDelay:
+      return "DI";
     case Flag::kCount:
       break;
   }

@@ -19,6 +19,9 @@ enum class Flag : uint8_t {
   kUpstreamProtocolError,    // UPE: upstream sent malformed HTTP
   kRequestHeaderTimeout,     // RT: client too slow sending its head (408)
   kLocalReset,               // LR: the proxy itself ended the request (shutdown after drain)
+  kRateLimited,              // RL: the route's local rate limit answered 429
+  kFaultAbort,               // FI: fault injection answered instead of the upstream
+  kFaultDelay,               // DI: fault injection delayed the request
   kCount,
 };
 

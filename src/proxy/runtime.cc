@@ -92,6 +92,10 @@ RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
       RouteRuntime route_runtime;
       route_runtime.config = &route;
       // Anchored: a route's regex describes the whole path or header value, as in Envoy.
+      if (route.rate_limit) {
+        route_runtime.rate_limiter = std::make_shared<RateLimiter>(
+            route.rate_limit->requests_per_second, route.rate_limit->burst);
+      }
       if (!route.match.path_regex.empty()) {
         route_runtime.path_regex = std::make_shared<const re2::RE2>(route.match.path_regex);
       }

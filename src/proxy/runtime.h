@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/schema.h"
+#include "proxy/rate_limiter.h"
 
 namespace re2 {
 class RE2;
@@ -51,6 +52,7 @@ struct RouteRuntime {
   // A traffic split: (cumulative weight, cluster), picked by a uniform draw below total_weight.
   std::vector<std::pair<uint32_t, size_t>> weighted;
   uint32_t total_weight = 0;
+  std::shared_ptr<RateLimiter> rate_limiter;   // shared by the workers; null: no limit
   std::shared_ptr<const re2::RE2> path_regex;  // compiled match.path_regex, or null
   std::vector<HeaderMatcher> headers;
 };

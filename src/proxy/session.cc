@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <span>
@@ -18,6 +19,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 namespace pillion::proxy {
@@ -64,6 +66,46 @@ size_t pick_cluster(const RouteRuntime& route) {
     }
   }
   return route.weighted.back().second;
+}
+
+struct FaultDecision {
+  std::chrono::milliseconds delay{0};
+  int abort_status = 0;
+};
+
+// Header-driven faults (when allowed) win over the configured shares. Delays are capped: a
+// fault must not hold a connection longer than a minute.
+FaultDecision decide_fault(const config::Fault& fault, const http::Head& head) {
+  constexpr std::chrono::milliseconds kMaxDelay{60000};
+  FaultDecision decision;
+  auto& random = http::thread_id_generator();
+  auto header_number = [&](std::string_view name, long min, long max) -> std::optional<long> {
+    auto value = head.find(name);
+    long number = 0;
+    if (!value ||
+        std::from_chars(value->data(), value->data() + value->size(), number).ec != std::errc{} ||
+        number < min || number > max) {
+      return std::nullopt;
+    }
+    return number;
+  };
+  std::optional<long> header_delay, header_abort;
+  if (fault.header_control) {
+    header_delay = header_number("x-pillion-fault-delay-ms", 0, kMaxDelay.count());
+    header_abort = header_number("x-pillion-fault-abort", 200, 599);
+  }
+  if (header_delay) {
+    decision.delay = std::chrono::milliseconds(*header_delay);
+  } else if (fault.delay.count() > 0 && random.next_unit() * 100 < fault.delay_percent) {
+    decision.delay =
+        std::min(kMaxDelay, std::chrono::duration_cast<std::chrono::milliseconds>(fault.delay));
+  }
+  if (header_abort) {
+    decision.abort_status = static_cast<int>(*header_abort);
+  } else if (fault.abort_status != 0 && random.next_unit() * 100 < fault.abort_percent) {
+    decision.abort_status = fault.abort_status;
+  }
+  return decision;
 }
 
 }  // namespace
@@ -402,13 +444,14 @@ awaitable<bool> Session::handle_request() {
   exchange_.trace_hop = http::next_hop(incoming_trace, sampled, ids);
   exchange_.trace_headers.format(exchange_.trace_hop, config_.tracing.emit);
 
-  auto fail_before_upstream = [&](int status, std::string_view detail, Flag flag) {
+  auto fail_before_upstream = [&](int status, std::string_view detail, Flag flag,
+                                  std::string_view extra_headers = {}) {
     // The request body (if any) was not read: the connection cannot be reused.
     if (head.body != http::BodyKind::kNone) {
       exchange_.close_after = true;
       linger_ = true;
     }
-    return send_local_reply(status, detail, flag);
+    return send_local_reply(status, detail, flag, extra_headers);
   };
 
   std::optional<std::string_view> host;
@@ -445,6 +488,9 @@ awaitable<bool> Session::handle_request() {
   if (exchange_.route == nullptr) {
     std::string detail = fmt::format("no route for host '{}'", route_host);
     co_await fail_before_upstream(404, detail, Flag::kNoRoute);
+    co_return !exchange_.close_after;
+  }
+  if (!co_await enforce_route_policy(head)) {
     co_return !exchange_.close_after;
   }
   auto body_limit = config_.limits.max_request_body_bytes;
@@ -522,6 +568,45 @@ awaitable<bool> Session::handle_request() {
     exchange_.close_after = true;
   }
   co_return !exchange_.close_after && !aborted_;
+}
+
+// The route's local rate limit and fault injection, before anything goes upstream. False when
+// a local reply was sent instead.
+awaitable<bool> Session::enforce_route_policy(const http::Head& head) {
+  auto fail = [&](int status, std::string_view detail, Flag flag,
+                  std::string_view extra_headers = {}) {
+    if (head.body != http::BodyKind::kNone) {
+      exchange_.close_after = true;  // the body was not read
+      linger_ = true;
+    }
+    return send_local_reply(status, detail, flag, extra_headers);
+  };
+  if (const auto& limiter = exchange_.route->rate_limiter) {
+    std::chrono::nanoseconds wait{};
+    if (!limiter->try_acquire(Clock::now(), wait)) {
+      // Whole seconds, rounded up: a client that waits that long gets a token.
+      auto seconds = std::max<int64_t>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
+      co_await fail(429, "local rate limit of this route", Flag::kRateLimited,
+                    fmt::format("retry-after: {}\r\n", seconds));
+      co_return false;
+    }
+  }
+  const auto& fault = exchange_.route->config->fault;
+  if (!fault) {
+    co_return true;
+  }
+  FaultDecision decision = decide_fault(*fault, head);
+  if (decision.delay.count() > 0) {
+    exchange_.flags |= flag_bit(Flag::kFaultDelay);
+    asio::steady_timer timer(worker_.context());
+    timer.expires_after(decision.delay);
+    co_await timer.async_wait(kUse);
+  }
+  if (decision.abort_status != 0) {
+    co_await fail(decision.abort_status, "fault injected", Flag::kFaultAbort);
+    co_return false;
+  }
+  co_return true;
 }
 
 awaitable<bool> Session::connect(const Endpoint& endpoint, tcp::socket& upstream) {
@@ -1083,7 +1168,8 @@ awaitable<bool> Session::write_downstream(std::string_view bytes) {
   co_return true;
 }
 
-awaitable<void> Session::send_local_reply(int status, std::string_view detail, Flag flag) {
+awaitable<void> Session::send_local_reply(int status, std::string_view detail, Flag flag,
+                                          std::string_view extra_headers) {
   exchange_.flags |= flag_bit(flag);
   if (exchange_.response_started) {
     // Part of a response already went out: the only signal left is closing the connection.
@@ -1099,7 +1185,8 @@ awaitable<void> Session::send_local_reply(int status, std::string_view detail, F
     exchange_.close_after = true;
   }
   response_head_.clear();
-  http::build_local_response(status, detail, exchange_.request_id_view, close, response_head_);
+  http::build_local_response(status, detail, exchange_.request_id_view, close, response_head_,
+                             extra_headers);
   spdlog::debug("request {} {}: {} {}", exchange_.request_id_view, exchange_.path, status, detail);
   size_t head_end = response_head_.find("\r\n\r\n");
   exchange_.bytes_sent += response_head_.size() - (head_end + 4);

@@ -57,6 +57,7 @@ class Session final : public Connection {
 
   boost::asio::awaitable<bool> read_request_head();
   boost::asio::awaitable<bool> handle_request();
+  boost::asio::awaitable<bool> enforce_route_policy(const http::Head& head);
   boost::asio::awaitable<Outcome> forward_once(const Endpoint& endpoint, bool allow_pooled);
   boost::asio::awaitable<bool> connect(const Endpoint& endpoint, tcp::socket& upstream);
   boost::asio::awaitable<void> pump_request_body(tcp::socket& upstream);
@@ -77,7 +78,8 @@ class Session final : public Connection {
   boost::asio::awaitable<void> copy_bytes(tcp::socket& from, tcp::socket& to, core::Buffer& buffer,
                                           uint64_t& counter);
   boost::asio::awaitable<void> send_local_reply(int status, std::string_view detail,
-                                                observe::Flag flag);
+                                                observe::Flag flag,
+                                                std::string_view extra_headers = {});
   boost::asio::awaitable<bool> write_downstream(std::string_view bytes);
 
   observe::Flag stream_failure_flag(observe::Flag peer_flag) const;
