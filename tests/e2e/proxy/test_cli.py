@@ -380,6 +380,9 @@ class Prometheus(ProxyCase):
         for path in ("/ok", "/ok", "/malformed", "/close"):
             get(self.proxy.port, path)
         self.proxy.wait_stat("downstream_rq_total", lambda v: v == 4)
+        # Counted by class once logged, which may be a moment after the client has its answer.
+        self.proxy.wait_stat("downstream_rq_2xx", lambda v: v == 2)
+        self.proxy.wait_stat("downstream_rq_5xx", lambda v: v == 2)
 
     def test_exposition_parses_and_agrees_with_stats(self):
         status, text = self.proxy.admin("/stats/prometheus")
