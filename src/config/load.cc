@@ -1090,7 +1090,9 @@ LoadResult from_flags(std::string_view listen, std::string_view upstream_url) {
   }
   Snapshot snapshot;
   snapshot.listeners.push_back(Listener{"explicit", *address, ListenerMode::kHttp, "default"});
-  snapshot.routes["default"].push_back(Route{RouteMatch{}, "upstream"});
+  Route route;  // field by field: clang warns on aggregates with members left out
+  route.cluster = "upstream";
+  snapshot.routes["default"].push_back(std::move(route));
   Cluster cluster;
   cluster.name = "upstream";
   cluster.endpoints.push_back(*upstream);
