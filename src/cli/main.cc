@@ -10,10 +10,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("pillion ") + PILLION_VERSION);
   app.require_subcommand(1);
   std::vector<pillion::cli::Command> commands{
-      pillion::cli::add_proxy_command(app),
-      pillion::cli::add_bench_command(app),
-      pillion::cli::add_logs_command(app),
-      pillion::cli::add_init_command(app),
+      pillion::cli::add_proxy_command(app), pillion::cli::add_bench_command(app),
+      pillion::cli::add_logs_command(app),  pillion::cli::add_init_command(app),
       pillion::cli::add_wait_command(app),
   };
   CLI11_PARSE(app, argc, argv);
