@@ -148,6 +148,17 @@ class Tracing(ProxyCase):
         span = self.collector.wait_spans(1)[0]
         self.assertEqual((span["traceId"], span["parentSpanId"]), (TRACE, PARENT))
 
+    def test_b3_single_header_in_and_out(self):
+        proxy = self.proxy(0, extra="  emit: [b3]\n")
+        resp = get(proxy.port, "/echo-head", extra="b3: %s-%s-1\r\n" % (TRACE, PARENT))
+        head = resp.body.decode().lower()
+        forwarded = re.search(r"b3: ([0-9a-f]{32})-([0-9a-f]{16})-1-([0-9a-f]{16})", head)
+        self.assertIsNotNone(forwarded, head)
+        self.assertEqual((forwarded.group(1), forwarded.group(3)), (TRACE, PARENT))
+        self.assertNotIn("traceparent:", head)  # only the formats asked for are emitted
+        span = self.collector.wait_spans(1)[0]
+        self.assertEqual(span["spanId"], forwarded.group(2))
+
     def test_zipkin_format(self):
         proxy = self.proxy(1, fmt="zipkin",
                            endpoint="http://127.0.0.1:%d" % self.collector.port)
