@@ -197,6 +197,18 @@ class CaptureEdges(unittest.TestCase):
         self.sidecar.wait_for(lambda e: e.get("protocol") == "tcp" and "UF" in str(e.get("flags")),
                               "tcp UF line", mark)
 
+    def test_inbound_capture_never_reaches_the_loopback_admin_api(self):
+        # Pod B dials pod A's 9901: A's rules send it to inbound capture, which would deliver
+        # it to 127.0.0.1:9901, the admin API that can drain and stop the proxy. Refused.
+        sock = self.b.connect(self.a.address, 9901, timeout=5.0)
+        self.addCleanup(sock.close)
+        sock.sendall(b"POST /quitquitquit HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(self.read_until(sock, b"never"), b"")
+        self.assertIsNone(self.sidecar.proc.poll(), "the sidecar obeyed another pod")
+        self.assertIn("is the proxy's admin API", self.net.log_tail(self.sidecar.proc, lines=50))
+        status, _, _ = self.a.http_get("127.0.0.1", 15021, "/healthz/ready")
+        self.assertEqual(status, 200)
+
     def test_connection_to_the_capture_port_itself_is_refused_not_looped(self):
         sock = self.connect_from_a(15001, host="127.0.0.1")
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
