@@ -107,6 +107,8 @@ int run_adapter(const Config& config, const std::atomic<bool>& stop) {
                                         (!bulk && idle) || (config.exit_at_eof && idle) ||
                                         now - batch.first_added >= config.output.batch_interval);
     if (due) {
+      // deliver() may block for the whole outage of the sink: show the lag it starts with.
+      metrics.lag_bytes = tailer.lag_bytes();
       const Delivery d = sink->deliver(batch, stop);
       if (d == Delivery::kStopped) {
         break;

@@ -39,6 +39,8 @@ class BulkSink:
         self.docs = {}            # _id -> document
         self.received = 0         # items received, resends included
         self.requests = 0
+        self.gzipped = 0          # requests that came with Content-Encoding: gzip
+        self.batches = []         # per _bulk request: (items, bytes of the documents)
         self.attempts = {}        # _id -> times seen
         self.retry_first = None   # function(_id) -> True: answer 429 on the first attempt
         self.reject = None        # function(doc) -> True: answer 400 for good
@@ -79,9 +81,11 @@ class BulkSink:
         items = []
         errors = False
         i = 0
+        doc_bytes = 0
         while i + 1 < len(lines) and lines[i]:
             action = json.loads(lines[i])
             doc = json.loads(lines[i + 1])
+            doc_bytes += len(lines[i + 1]) + 1
             i += 2
             (op, meta), = action.items()
             _id = meta["_id"]
@@ -100,6 +104,8 @@ class BulkSink:
                 else:
                     self.docs[_id] = doc
                     items.append({op: {"_id": _id, "status": 201, "result": "created"}})
+        with self.lock:
+            self.batches.append((len(items), doc_bytes))
         return {"took": 1, "errors": errors, "items": items}
 
     def _handler(self):
@@ -114,10 +120,12 @@ class BulkSink:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                if self.headers.get("Content-Encoding") == "gzip":
+                gzipped = self.headers.get("Content-Encoding") == "gzip"
+                if gzipped:
                     body = gzip.decompress(body)
                 with sink.lock:
                     sink.requests += 1
+                    sink.gzipped += gzipped
                     sink.auth = self.headers.get("Authorization")
                     status = sink.status
                 if status:

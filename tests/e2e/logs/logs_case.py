@@ -1,6 +1,7 @@
 """Shared pieces of the `pillion logs` end-to-end suites: a writer thread that appends numbered
 lines in the seed's format, the adapter's command line, and the one-for-one check."""
 
+import json
 import os
 import re
 import threading
@@ -10,6 +11,7 @@ import urllib.request
 from harness import PILLION, ProcessTestCase, free_port, wait_port
 
 SANITIZED = os.environ.get("PILLION_SANITIZED") == "1"
+ID = re.compile(r"([0-9a-f]{16})-([0-9a-f]+)")
 
 
 def scaled(n):
@@ -86,6 +88,18 @@ class LogsCase(ProcessTestCase):
             text = r.read().decode()
         return {m[0]: int(m[1]) for m in re.findall(r"^(pillion_logs_\w+) (\d+)$", text, re.M)}
 
+    def checkpoint_offsets(self):
+        """{path: acknowledged offset} of the checkpoint file on disk ({} if none yet)."""
+        try:
+            with open(self.checkpoint) as f:
+                return {s["path"]: s["offset"] for s in json.load(f)["files"]}
+        except FileNotFoundError:
+            return {}
+
+    def peak_rss_kib(self, proc):
+        with open(f"/proc/{proc.pid}/status") as f:
+            return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
+
     def wait_for(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -108,6 +122,9 @@ class LogsCase(ProcessTestCase):
         self.assertEqual(missing[:20], [], f"{len(missing)} lines missing")
         self.assertEqual(len(seqs), total, "duplicate records under different _ids")
         self.assertEqual(len(set(seqs)), total)
+        # _id = <16 hex of the file identity>-<hex offset of the record>
+        bad = [i for i in docs if not ID.fullmatch(i)]
+        self.assertEqual(bad[:5], [], "document ids not derived from file identity + offset")
         for d in list(docs.values())[:50]:
             self.assertEqual(d["@timestamp"], "2024-01-15T14:32:01Z")
             self.assertEqual(d["level"], "INFO")

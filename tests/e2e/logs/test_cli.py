@@ -48,15 +48,26 @@ class CliTest(ProcessTestCase):
         self.assertEqual(docs[1]["message"], "not a log line")
         self.assertTrue(docs[1]["parse_error"])
 
+    def test_layout_and_named_time_zone(self):
+        # Summer and winter time of a named zone; a custom input layout.
+        self.write("app.log", "15/Jul/2024 14:32:01 INFO a=1\n15/Jan/2024 14:32:01 INFO a=2\n")
+        docs = self.docs(self.run_logs("--path", self.path("app.log"), "--time-layout",
+                                       "%d/%b/%Y %H:%M:%S", "--time-zone", "Europe/Berlin"))
+        self.assertEqual([d["@timestamp"] for d in docs],
+                         ["2024-07-15T12:32:01Z", "2024-01-15T13:32:01Z"])
+
     def test_json_lines_pass_through_enriched(self):
         self.write("app.log", '{"time":"2024-01-15T14:32:01+01:00","msg":"hi","n":3}\n')
         docs = self.docs(self.run_logs(
             "--path", self.path("app.log"), "--format", "json", "--time-layout", "rfc3339",
-            env_extra={"POD_NAME": "payments-7d9f", "POD_NAMESPACE": "shop"}))
+            env_extra={"POD_NAME": "payments-7d9f", "POD_NAMESPACE": "shop",
+                       "CONTAINER_NAME": "app", "NODE_NAME": "node-3"}))
         self.assertEqual(docs, [{"@timestamp": "2024-01-15T13:32:01Z",
                                  "time": "2024-01-15T14:32:01+01:00", "msg": "hi", "n": 3,
                                  "kubernetes.pod.name": "payments-7d9f",
-                                 "kubernetes.namespace": "shop"}])
+                                 "kubernetes.namespace": "shop",
+                                 "kubernetes.container.name": "app",
+                                 "kubernetes.node.name": "node-3"}])
 
     def test_regex_with_named_groups(self):
         self.write("app.log", "[15/Jan/2024:14:32:01] GET /cart 200\n")

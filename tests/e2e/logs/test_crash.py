@@ -96,6 +96,70 @@ class CrashTest(LogsCase):
         time.sleep(0.5)
         self.assert_one_for_one(self.sink, total)
 
+    def test_checkpoint_moves_only_after_the_sink_acknowledged(self):
+        total = scaled(2000)
+        self.write(self.log, range(total))
+        self.sink.status = 401  # every request refused: nothing is ever acknowledged
+        args = self.adapter_args([self.log], self.sink.url)
+        proc = self.start_adapter(args)
+        self.wait_for(lambda: self.metrics()["pillion_logs_sink_errors_total"] >= 2, 10,
+                      "refused requests")
+        time.sleep(1.0)  # five checkpoint intervals
+        m = self.metrics()
+        self.assertGreater(m["pillion_logs_lines_read_total"], 0)
+        self.assertEqual(m["pillion_logs_records_shipped_total"], 0)
+        # Read but not acknowledged: the checkpoint on disk must not have moved, not even with
+        # the one written on the way out.
+        self.assertEqual(set(self.checkpoint_offsets().values()) - {0}, set())
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=10), 0)
+        self.assertEqual(self.checkpoint_offsets(), {self.log: 0})
+        self.sink.status = None
+        self.start_adapter(args)
+        self.wait_for(lambda: self.sink.count() >= total, 30, f"{total} records")
+        # Acknowledged: the checkpoint follows within the interval, without a shutdown.
+        size = os.path.getsize(self.log)
+        self.wait_for(lambda: self.checkpoint_offsets() == {self.log: size}, 5,
+                      "the checkpoint at the end of the file")
+        self.assert_one_for_one(self.sink, total)
+
+    def test_checkpoint_is_written_at_the_configured_interval(self):
+        total = scaled(500)
+        self.write(self.log, range(total))
+        args = self.adapter_args([self.log], self.sink.url)
+        args[args.index("--checkpoint-interval") + 1] = "1h"
+        proc = self.start_adapter(args)
+        self.wait_for(lambda: self.metrics()["pillion_logs_records_shipped_total"] >= total, 30,
+                      f"{total} records acknowledged")
+        time.sleep(0.5)
+        self.assertEqual(self.metrics()["pillion_logs_checkpoints_total"], 0)
+        self.assertEqual(self.checkpoint_offsets(), {})
+        proc.send_signal(signal.SIGTERM)  # and always on exit
+        self.assertEqual(proc.wait(timeout=10), 0)
+        self.assertEqual(self.checkpoint_offsets(), {self.log: os.path.getsize(self.log)})
+
+    def test_same_inode_with_new_content_while_down(self):
+        # The checkpoint's device+inode now holds other content, longer than the saved offset:
+        # only the fingerprint of the first line tells; resuming at the offset would skip lines.
+        total = scaled(2000)
+        q = total // 4
+        self.write(self.log, range(q))
+        inode = os.stat(self.log).st_ino
+        args = self.adapter_args([self.log], self.sink.url)
+        proc = self.start_adapter(args)
+        size = os.path.getsize(self.log)
+        self.wait_for(lambda: self.checkpoint_offsets() == {self.log: size}, 30,
+                      "the first quarter checkpointed")
+        self.kill(proc)
+        self.write(self.log, range(q, total), mode="w")  # truncated and rewritten in place
+        self.assertEqual(os.stat(self.log).st_ino, inode)
+        self.assertGreater(os.path.getsize(self.log), size)
+        self.start_adapter(args)
+        self.wait_for(lambda: self.sink.count() >= total, 30, f"{total} records")
+        time.sleep(0.5)
+        self.assert_one_for_one(self.sink, total)
+        self.assertEqual(self.metrics()["pillion_logs_truncations_total"], 1)
+
 
 if __name__ == "__main__":
     unittest.main()

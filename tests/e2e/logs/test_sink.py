@@ -5,15 +5,17 @@ recovery)."""
 
 import base64
 import json
+import os
 import shutil
 import ssl
 import subprocess
 import time
 import unittest
+import urllib.request
 import zlib
 
 from bulk_server import BulkSink
-from logs_case import LogsCase, Writer, scaled
+from logs_case import ID, SANITIZED, LogsCase, Writer, line, scaled
 
 
 class SinkTest(LogsCase):
@@ -47,6 +49,74 @@ class SinkTest(LogsCase):
         final = self.metrics()
         self.assertEqual(final["pillion_logs_records_shipped_total"], total)
         self.wait_for(lambda: self.metrics()["pillion_logs_lag_bytes"] == 0, 10, "lag 0")
+        with self.sink.lock:
+            self.assertEqual((self.sink.gzipped, self.sink.requests > 0),
+                             (self.sink.requests, True), "--gzip: every request compressed")
+
+    def test_sink_down_from_the_start_bounds_what_is_read(self):
+        # A backlog far larger than one batch while the sink is down: the adapter reads one
+        # batch and stops (the file is the buffer), memory stays small; then everything goes.
+        total = scaled(40000)
+        with open(self.log, "w") as f:
+            f.writelines(line(seq) for seq in range(total))
+        size = os.path.getsize(self.log)
+        self.sink.stop()
+        proc = self.start_adapter(self.adapter_args([self.log], self.sink.url,
+                                                    ["--batch-max-records", "1000"]))
+        self.wait_for(lambda: self.metrics()["pillion_logs_sink_errors_total"] >= 2, 10,
+                      "failed requests")
+        time.sleep(0.5)
+        m = self.metrics()
+        self.assertLessEqual(m["pillion_logs_lines_read_total"], 1000)
+        self.assertEqual(m["pillion_logs_lag_bytes"], size)
+        if not SANITIZED:
+            self.assertLess(self.peak_rss_kib(proc), 32 * 1024)
+        self.sink.start()
+        self.wait_for(lambda: self.sink.count() >= total, 60, f"{total} records")
+        time.sleep(0.5)
+        self.assert_one_for_one(self.sink, total)
+        with self.sink.lock:
+            self.assertLessEqual(max(items for items, _ in self.sink.batches), 1000)
+
+    def test_metrics_names_and_values(self):
+        good, bad = 90, 10
+        with open(self.log, "w") as f:
+            for seq in range(good + bad):
+                f.write(line(seq) if seq % 10 else f"not a log line {seq}\n")
+        size = os.path.getsize(self.log)
+        config = self.path("logs.yaml")
+        with open(config, "w") as f:
+            f.write("output: { batch_max_bytes: 4096 }\n")
+        self.start_adapter(self.adapter_args([self.log], self.sink.url, ["-c", config]))
+        self.wait_for(lambda: self.metrics()["pillion_logs_records_shipped_total"] == good + bad,
+                      30, "every record acknowledged")
+        m = self.metrics()
+        with self.sink.lock:
+            batches = list(self.sink.batches)
+            ids = list(self.sink.docs)
+        self.assertEqual({k: m[f"pillion_logs_{k}"] for k in (
+            "lines_read_total", "bytes_read_total", "records_parsed_total",
+            "parse_failures_total", "records_shipped_total", "bytes_shipped_total",
+            "records_retried_total", "lag_bytes", "files_open")}, {
+            "lines_read_total": good + bad, "bytes_read_total": size,
+            "records_parsed_total": good, "parse_failures_total": bad,
+            "records_shipped_total": good + bad,
+            "bytes_shipped_total": sum(b for _, b in batches),
+            "records_retried_total": 0, "lag_bytes": 0, "files_open": 1})
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+            text = r.read().decode()
+        self.assertIn("# TYPE pillion_logs_lines_read_total counter\n", text)
+        self.assertIn("# TYPE pillion_logs_lag_bytes gauge\n", text)
+        # Batching by size: the 4096-byte limit split the documents into several requests.
+        self.assertGreater(len(batches), 1)
+        # _id: one file identity, and the byte offset of the line.
+        with open(self.log, "rb") as f:
+            offsets, at = set(), 0
+            for raw in f:
+                offsets.add(at)
+                at += len(raw)
+        self.assertEqual(len({ID.fullmatch(i).group(1) for i in ids}), 1)
+        self.assertEqual({int(ID.fullmatch(i).group(2), 16) for i in ids}, offsets)
 
     def test_partial_failure_retries_only_failed_items(self):
         total = scaled(5000)

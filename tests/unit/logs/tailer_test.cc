@@ -91,6 +91,26 @@ TEST_F(TailerTest, RestartsFromTheCheckpointWithTheSameIds) {
   EXPECT_EQ(last_[0].start, 4u);
 }
 
+TEST_F(TailerTest, RestoredOffsetIsNotTrustedWhenTheFirstLineChanged) {
+  // Same device+inode, other content, longer than the saved offset (rewritten in place, or an
+  // inode reused): the fingerprint tells, and the file is read from 0 under new ids.
+  append("a.log", "one\ntwo\n");
+  std::vector<FileState> states;
+  uint64_t id = 0;
+  {
+    Tailer t(input_, parser_, metrics_);
+    EXPECT_EQ(step(t), (V{"one", "two"}));
+    states = t.states();
+    id = last_[0].id_base;
+  }
+  std::ofstream(dir_ / "a.log", std::ios::trunc) << "alpha\nbeta\ngamma\n";
+  Tailer t(input_, parser_, metrics_);
+  t.restore(states);
+  EXPECT_EQ(step(t), (V{"alpha", "beta", "gamma"}));
+  EXPECT_NE(last_[0].id_base, id);
+  EXPECT_EQ(last_[0].start, 0u);
+}
+
 TEST_F(TailerTest, LongLinesAreCutAndFlagged) {
   parser_.max_line_bytes = 64;
   Tailer t(input_, parser_, metrics_);
