@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config/prescan.h"
+#include "tls/authorization.h"
 
 #include <re2/re2.h>
 
@@ -210,6 +211,18 @@ uint64_t parse_size(const Field& field) {
   fail(field, "bad size " + quoted(text) + " (want bytes, or e.g. 64KiB, 10MiB, 1GB)");
 }
 
+// A duration that must not be 0 (a period, or a wait that 0 would make meaningless).
+Duration parse_positive_duration(const Field& field) {
+  Duration duration = parse_duration(field);
+  if (duration <= Duration::zero()) {
+    fail(field, "must be more than 0");
+  }
+  return duration;
+}
+
+// A retry replays the request body from memory: bound what one request may hold.
+constexpr uint64_t kMaxRetryBufferLimit = 64ULL << 20;
+
 // Explains why a host:port did not parse; the port range is the usual surprise.
 std::string explain_address(const std::string& text, std::string_view want) {
   auto colon = text.rfind(':');
@@ -364,12 +377,143 @@ std::vector<uint16_t> parse_ports(const Field& list) {
   return ports;
 }
 
-Transparent parse_transparent(const Field& map) {
+// SPIFFE ID patterns (tls::IdPattern): exact IDs, "spiffe://td/path/*", "spiffe://td/*" or "*".
+std::vector<std::string> parse_id_patterns(const Field& list) {
+  std::vector<std::string> patterns;
+  for (const Field& item : items(list)) {
+    std::string text = parse_string(item);
+    std::string error;
+    if (!tls::IdPattern::parse(text, error)) {
+      fail(item, error);
+    }
+    patterns.push_back(std::move(text));
+  }
+  return patterns;
+}
+
+// `{allow: [...], deny: [...]}`; `{}` sets no rule.
+Authorization parse_authorization(const Field& map) {
+  Authorization authorization;
+  for (const auto& [key, value] : entries(map, {"allow", "deny"})) {
+    (key == "allow" ? authorization.allow : authorization.deny) = parse_id_patterns(value);
+  }
+  return authorization;
+}
+
+bool has_rules(const std::optional<Authorization>& authorization) {
+  return authorization && (!authorization->allow.empty() || !authorization->deny.empty());
+}
+
+// Mutual TLS to upstreams: `{sni, expected_ids}`; `{}` keeps the defaults.
+ClusterTls parse_cluster_tls(const Field& map) {
+  ClusterTls tls;
+  for (const auto& [key, value] : entries(map, {"sni", "expected_ids"})) {
+    if (key == "sni") {
+      tls.sni = parse_string(value);
+      if (tls.sni.empty()) {
+        fail(value, "must not be empty (leave sni out to send the endpoint's host)");
+      }
+      for (char c : tls.sni) {
+        if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '/' || c == ':') {
+          fail(value, "bad server name " + quoted(tls.sni) + " (want a DNS name)");
+        }
+      }
+    } else {
+      tls.expected_ids = parse_id_patterns(value);
+    }
+  }
+  return tls;
+}
+
+InboundTls parse_inbound_tls(const Field& field) {
+  const std::string& text = scalar(field, "a TLS mode");
+  if (text == "disable") {
+    return InboundTls::kDisabled;
+  }
+  if (text == "permissive") {
+    return InboundTls::kPermissive;
+  }
+  if (text == "strict") {
+    return InboundTls::kStrict;
+  }
+  fail(field, "unknown tls mode " + quoted(text) + " (want disable, permissive or strict)");
+}
+
+// `disable | permissive | strict`, or `{mode, ports: {PORT: MODE}}`. Sets `ports_field` when
+// `ports` is given, for the listener's own checks.
+ListenerTls parse_listener_tls(const Field& field, std::optional<Field>& ports_field) {
+  ListenerTls tls;
+  if (field.node.IsScalar()) {
+    tls.mode = parse_inbound_tls(field);
+    return tls;
+  }
+  if (!field.node.IsMap()) {
+    fail(field,
+         "expected disable, permissive, strict or a map {mode, ports}, got " + kind_of(field.node));
+  }
+  for (const auto& [key, value] : entries(field, {"mode", "ports"})) {
+    if (key == "mode") {
+      tls.mode = parse_inbound_tls(value);
+      continue;
+    }
+    // entries() checks the keys and keeps document order; walk the map again for the keys'
+    // own positions, so a bad port is pointed at.
+    auto node = value.node.begin();
+    for (const auto& [port_text, mode] : entries(value, {})) {
+      YAML::Node key_node = node->first;
+      ++node;
+      Field port_field{key_node, key_node.Mark(), mode.path};
+      auto port = static_cast<uint16_t>(parse_integer(port_field, 1, 65535));
+      if (!tls.port_modes.emplace(port, parse_inbound_tls(mode)).second) {
+        fail(port_field, "duplicate port " + std::to_string(port));
+      }
+    }
+    ports_field = value;
+  }
+  return tls;
+}
+
+bool tls_enabled(const ListenerTls& tls) {
+  return tls.mode != InboundTls::kDisabled ||
+         std::any_of(tls.port_modes.begin(), tls.port_modes.end(),
+                     [](const auto& entry) { return entry.second != InboundTls::kDisabled; });
+}
+
+// The workload identity: `{cert, key, ca, poll_interval}`. Files are read (and reported when
+// unreadable) when the proxy starts, not here: a config is valid wherever it is checked.
+TlsIdentity parse_tls_identity(const Field& map) {
+  TlsIdentity identity;
+  for (const auto& [key, value] : entries(map, {"cert", "key", "ca", "poll_interval"})) {
+    if (key == "cert") {
+      identity.cert = parse_name(value);
+    } else if (key == "key") {
+      identity.key = parse_name(value);
+    } else if (key == "ca") {
+      identity.ca = parse_name(value);
+    } else {
+      identity.poll_interval = parse_positive_duration(value);
+    }
+  }
+  for (auto [name, path] : {std::pair<const char*, const std::string*>{"cert", &identity.cert},
+                            {"key", &identity.key},
+                            {"ca", &identity.ca}}) {
+    if (path->empty()) {
+      fail(Field{map.node, map.mark, join(map.path, name)}, "required");
+    }
+  }
+  return identity;
+}
+
+// `outbound_tls` (when given) is stored for the check that the workload identity exists.
+Transparent parse_transparent(const Field& map, std::optional<Field>& outbound_tls) {
   Transparent transparent;
   for (const auto& [key, value] :
        entries(map, {"detect_timeout", "server_first_ports", "opaque_ports", "inbound_source",
-                     "connect_timeout", "tcp_idle_timeout"})) {
-    if (key == "detect_timeout") {
+                     "connect_timeout", "tcp_idle_timeout", "outbound_tls"})) {
+    if (key == "outbound_tls") {
+      transparent.outbound_tls = parse_cluster_tls(value);
+      outbound_tls = value;
+    } else if (key == "detect_timeout") {
       transparent.detect_timeout = parse_duration(value);
     } else if (key == "server_first_ports") {
       transparent.server_first_ports = parse_ports(value);
@@ -401,9 +545,10 @@ class Loader {
   Snapshot load(const Field& root) {
     Snapshot snapshot;
     std::optional<Field> listeners;
-    for (const auto& [key, value] : entries(
-             root, {"node", "workers", "admin", "metrics", "readiness", "listeners", "routes",
-                    "clusters", "access_log", "limits", "timeouts", "tracing", "transparent"})) {
+    for (const auto& [key, value] :
+         entries(root, {"node", "workers", "admin", "metrics", "readiness", "listeners", "routes",
+                        "clusters", "access_log", "limits", "timeouts", "tracing", "transparent",
+                        "tls"})) {
       if (key == "node") {
         snapshot.node = parse_node(value);
       } else if (key == "workers") {
@@ -415,7 +560,13 @@ class Loader {
       } else if (key == "readiness") {
         parse_readiness(value, snapshot);
       } else if (key == "transparent") {
-        snapshot.transparent = parse_transparent(value);
+        std::optional<Field> outbound_tls;
+        snapshot.transparent = parse_transparent(value, outbound_tls);
+        if (outbound_tls) {
+          identity_uses_.push_back(*outbound_tls);
+        }
+      } else if (key == "tls") {
+        snapshot.tls = parse_tls_identity(value);
       } else if (key == "listeners") {
         listeners = value;
       } else if (key == "routes") {
@@ -447,6 +598,29 @@ class Loader {
         fail(ref.field, "no cluster named " + quoted(ref.name));
       }
     }
+    // Document order, so the first offending key is the one reported.
+    std::sort(identity_uses_.begin(), identity_uses_.end(),
+              [](const Field& a, const Field& b) { return a.mark.pos < b.mark.pos; });
+    if (!snapshot.tls && !identity_uses_.empty()) {
+      fail(identity_uses_.front(), "needs the top-level tls: {cert, key, ca}");
+    }
+    // A route's rules need a peer identity: some listener using its table must have TLS.
+    for (const auto& ref : route_rules_) {
+      bool used = false;
+      bool with_tls = false;
+      for (const Listener& listener : snapshot.listeners) {
+        if (listener.routes == ref.name) {
+          used = true;
+          with_tls = with_tls || tls_enabled(listener.tls);
+        }
+      }
+      if (used && !with_tls) {
+        fail(ref.field,
+             "allow/deny rules need tls: permissive or strict on a listener using "
+             "route table " +
+                 quoted(ref.name) + " (a plaintext peer has no identity to check)");
+      }
+    }
     return snapshot;
   }
 
@@ -463,7 +637,11 @@ class Loader {
       bool has_name = false;
       bool has_address = false;
       std::optional<Field> routes;
-      for (const auto& [key, value] : entries(item, {"name", "address", "mode", "routes"})) {
+      std::optional<Field> tls;
+      std::optional<Field> ports;
+      std::optional<Field> authorization;
+      for (const auto& [key, value] :
+           entries(item, {"name", "address", "mode", "tls", "authorization", "routes"})) {
         if (key == "name") {
           listener.name = parse_name(value);
           has_name = true;
@@ -475,6 +653,12 @@ class Loader {
           has_address = true;
         } else if (key == "mode") {
           listener.mode = parse_mode(value);
+        } else if (key == "tls") {
+          listener.tls = parse_listener_tls(value, ports);
+          tls = value;
+        } else if (key == "authorization") {
+          listener.authorization = parse_authorization(value);
+          authorization = value;
         } else {
           listener.routes = parse_name(value);
           routes = value;
@@ -485,6 +669,16 @@ class Loader {
       }
       if (!has_address) {
         fail(Field{item.node, item.mark, join(item.path, "address")}, "required");
+      }
+      if (ports && listener.mode != ListenerMode::kTransparentInbound) {
+        fail(*ports, "per-port modes are for transparent_inbound listeners only (set tls.mode)");
+      }
+      if (tls_enabled(listener.tls)) {
+        identity_uses_.push_back(*tls);
+      } else if (has_rules(listener.authorization)) {
+        fail(*authorization,
+             "allow/deny rules need tls: permissive or strict on this listener (a plaintext peer "
+             "has no identity to check)");
       }
       if (listener.mode != ListenerMode::kHttp && !routes) {
         listener.routes.clear();  // everything goes to the original destination or the app
@@ -504,20 +698,28 @@ class Loader {
     for (const auto& [name, list] : entries(map, {})) {
       RouteTable table;
       for (const Field& item : items(list)) {
-        table.push_back(parse_route(item));
+        table.push_back(parse_route(item, name));
       }
       tables.emplace(name, std::move(table));
     }
     return tables;
   }
 
-  Route parse_route(const Field& item) {
+  Route parse_route(const Field& item, const std::string& table) {
     Route route;
     bool has_cluster = false;
-    for (const auto& [key, value] : entries(
-             item, {"match", "cluster", "weighted_clusters", "timeout", "rate_limit", "fault"})) {
-      if (key == "rate_limit") {
+    for (const auto& [key, value] :
+         entries(item, {"match", "cluster", "weighted_clusters", "timeout", "rate_limit", "fault",
+                        "retry", "authorization"})) {
+      if (key == "authorization") {
+        route.authorization = parse_authorization(value);
+        if (has_rules(route.authorization)) {
+          route_rules_.push_back({value, table});
+        }
+      } else if (key == "rate_limit") {
         route.rate_limit = parse_rate_limit(value);
+      } else if (key == "retry") {
+        route.retry = parse_retry(value);
       } else if (key == "fault") {
         route.fault = parse_fault(value);
       } else if (key == "match") {
@@ -605,6 +807,99 @@ class Loader {
       }
     }
     return fault;
+  }
+
+  static uint8_t parse_retry_on(const Field& list) {
+    static constexpr std::pair<std::string_view, uint8_t> kConditions[] = {
+        {"connect-failure", kRetryOnConnectFailure},
+        {"reset", kRetryOnReset},
+        {"5xx", kRetryOn5xx},
+        {"gateway-error", kRetryOnGatewayError},
+        {"retriable-status-codes", kRetryOnRetriableStatusCodes},
+    };
+    std::vector<Field> conditions = items(list);
+    if (conditions.empty()) {
+      fail(list, "must list at least one condition (to never retry, set attempts: 1)");
+    }
+    uint8_t bits = 0;
+    for (const Field& item : conditions) {
+      const std::string& name = scalar(item, "a retry condition");
+      uint8_t bit = 0;
+      std::string valid;
+      for (auto [condition, condition_bit] : kConditions) {
+        if (name == condition) {
+          bit = condition_bit;
+        }
+        valid += (valid.empty() ? "" : ", ") + std::string(condition);
+      }
+      if (bit == 0) {
+        fail(item, "unknown retry condition " + quoted(name) + " (want one of: " + valid + ")");
+      }
+      bits |= bit;
+    }
+    return bits;
+  }
+
+  static RetryPolicy parse_retry(const Field& map) {
+    RetryPolicy retry;
+    std::optional<Field> codes;
+    for (const auto& [key, value] :
+         entries(map, {"on", "retriable_status_codes", "attempts", "per_try_timeout", "backoff",
+                       "retry_after_max", "buffer_limit", "replay_non_idempotent"})) {
+      if (key == "on") {
+        retry.on = parse_retry_on(value);
+      } else if (key == "retriable_status_codes") {
+        std::vector<Field> list = items(value);
+        if (list.empty()) {
+          fail(value, "must list at least one status code");
+        }
+        for (const Field& item : list) {
+          retry.retriable_status_codes.push_back(static_cast<int>(parse_integer(item, 100, 599)));
+        }
+        codes = value;
+      } else if (key == "attempts") {
+        retry.attempts = static_cast<uint32_t>(parse_integer(value, 1, 10));
+      } else if (key == "per_try_timeout") {
+        retry.per_try_timeout = parse_duration(value);
+      } else if (key == "backoff") {
+        std::optional<Field> base;
+        std::optional<Field> max;
+        for (const auto& [k, v] : entries(value, {"base", "max"})) {
+          if (k == "base") {
+            retry.backoff_base = parse_positive_duration(v);
+            base = v;
+          } else {
+            retry.backoff_max = parse_duration(v);
+            max = v;
+          }
+        }
+        if (retry.backoff_max < retry.backoff_base) {
+          fail(max ? *max : *base,
+               max ? "max " + core::format_duration(retry.backoff_max) + " is less than base " +
+                         core::format_duration(retry.backoff_base)
+                   : "base " + core::format_duration(retry.backoff_base) + " is more than max " +
+                         core::format_duration(retry.backoff_max) + " (the default): set max too");
+        }
+      } else if (key == "retry_after_max") {
+        retry.retry_after_max = parse_duration(value);
+      } else if (key == "buffer_limit") {
+        retry.buffer_limit = parse_size(value);
+        if (retry.buffer_limit > kMaxRetryBufferLimit) {
+          fail(value, quoted(value.node.Scalar()) + " out of range (0..64MiB)");
+        }
+      } else {
+        retry.replay_non_idempotent = parse_bool(value);
+      }
+    }
+    bool wants_codes = (retry.on & kRetryOnRetriableStatusCodes) != 0;
+    if (codes && !wants_codes) {
+      fail(*codes, "add retriable-status-codes to retry.on, or these codes are never retried");
+    }
+    if (wants_codes && !codes) {
+      fail(Field{map.node, map.mark, join(map.path, "retriable_status_codes")},
+           "required: retry.on lists retriable-status-codes");
+    }
+    return retry;
   }
 
   std::vector<WeightedCluster> parse_weighted_clusters(const Field& list) {
@@ -730,7 +1025,153 @@ class Loader {
     return match;
   }
 
-  static std::vector<Cluster> parse_clusters(const Field& list) {
+  // "host:port", or {address: "host:port", weight: 1..1000}.
+  static ClusterEndpoint parse_endpoint(const Field& field) {
+    ClusterEndpoint endpoint;
+    if (!field.node.IsMap()) {
+      if (!field.node.IsScalar()) {
+        fail(field, "expected an address or a map {address, weight}, got " + kind_of(field.node));
+      }
+      endpoint.address = parse_address(field, false);
+      return endpoint;
+    }
+    bool has_address = false;
+    for (const auto& [key, value] : entries(field, {"address", "weight"})) {
+      if (key == "address") {
+        endpoint.address = parse_address(value, false);
+        has_address = true;
+      } else {
+        endpoint.weight = static_cast<uint32_t>(parse_integer(value, 1, 1000));
+      }
+    }
+    if (!has_address) {
+      fail(Field{field.node, field.mark, join(field.path, "address")}, "required");
+    }
+    return endpoint;
+  }
+
+  static LbPolicy parse_lb_policy(const Field& field) {
+    const std::string& text = scalar(field, "a load balancing policy");
+    if (text == "least_request") {
+      return LbPolicy::kLeastRequest;
+    }
+    if (text == "round_robin") {
+      return LbPolicy::kRoundRobin;
+    }
+    if (text == "random") {
+      return LbPolicy::kRandom;
+    }
+    fail(field,
+         "unknown lb_policy " + quoted(text) + " (want least_request, round_robin or random)");
+  }
+
+  static CircuitBreakers parse_circuit_breakers(const Field& map) {
+    CircuitBreakers breakers;
+    for (const auto& [key, value] :
+         entries(map, {"max_connections", "max_pending_requests", "max_requests", "max_retries"})) {
+      auto limit = static_cast<uint32_t>(parse_integer(value, 1, 1000000));
+      if (key == "max_connections") {
+        breakers.max_connections = limit;
+      } else if (key == "max_pending_requests") {
+        breakers.max_pending_requests = limit;
+      } else if (key == "max_requests") {
+        breakers.max_requests = limit;
+      } else {
+        breakers.max_retries = limit;
+      }
+    }
+    return breakers;
+  }
+
+  static RetryBudget parse_retry_budget(const Field& map) {
+    RetryBudget budget;
+    for (const auto& [key, value] : entries(map, {"percent", "min_concurrency"})) {
+      if (key == "percent") {
+        budget.percent = parse_number(value, 0, 100);
+      } else {
+        budget.min_concurrency = static_cast<uint32_t>(parse_integer(value, 0, 1000000));
+      }
+    }
+    return budget;
+  }
+
+  static OutlierDetection parse_outlier_detection(const Field& map) {
+    OutlierDetection outlier;
+    std::optional<Field> base;
+    std::optional<Field> max;
+    for (const auto& [key, value] : entries(map, {"consecutive_failures", "base_ejection_time",
+                                                  "max_ejection_time", "max_ejection_percent"})) {
+      if (key == "consecutive_failures") {
+        outlier.consecutive_failures = static_cast<uint32_t>(parse_integer(value, 1, 1000));
+      } else if (key == "base_ejection_time") {
+        outlier.base_ejection_time = parse_positive_duration(value);
+        base = value;
+      } else if (key == "max_ejection_time") {
+        outlier.max_ejection_time = parse_duration(value);
+        max = value;
+      } else {
+        outlier.max_ejection_percent = static_cast<uint32_t>(parse_integer(value, 0, 100));
+      }
+    }
+    if (outlier.max_ejection_time < outlier.base_ejection_time) {
+      fail(max ? *max : *base,
+           max ? "max_ejection_time " + core::format_duration(outlier.max_ejection_time) +
+                     " is less than base_ejection_time " +
+                     core::format_duration(outlier.base_ejection_time)
+               : "base_ejection_time " + core::format_duration(outlier.base_ejection_time) +
+                     " is more than max_ejection_time " +
+                     core::format_duration(outlier.max_ejection_time) +
+                     " (the default): set max_ejection_time too");
+    }
+    return outlier;
+  }
+
+  // Goes into a request line or a header as is: no whitespace or control characters.
+  static void check_header_safe(const Field& field, const std::string& text) {
+    for (char c : text) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+        fail(field, quoted(text) + " must not contain spaces or control characters");
+      }
+    }
+  }
+
+  static HealthCheck parse_health_check(const Field& map) {
+    HealthCheck check;
+    std::optional<Field> interval;
+    std::optional<Field> timeout;
+    for (const auto& [key, value] : entries(map, {"path", "host", "interval", "timeout",
+                                                  "healthy_threshold", "unhealthy_threshold"})) {
+      if (key == "path") {
+        check.path = parse_string(value);
+        if (!check.path.starts_with('/')) {
+          fail(value, "must start with '/', got " + quoted(check.path));
+        }
+        check_header_safe(value, check.path);
+      } else if (key == "host") {
+        check.host = parse_string(value);
+        check_header_safe(value, check.host);
+      } else if (key == "interval") {
+        check.interval = parse_positive_duration(value);
+        interval = value;
+      } else if (key == "timeout") {
+        check.timeout = parse_positive_duration(value);
+        timeout = value;
+      } else {
+        auto threshold = static_cast<uint32_t>(parse_integer(value, 1, 100));
+        (key == "healthy_threshold" ? check.healthy_threshold : check.unhealthy_threshold) =
+            threshold;
+      }
+    }
+    if (check.timeout > check.interval) {
+      fail(timeout ? *timeout : *interval, "timeout " + core::format_duration(check.timeout) +
+                                               " is longer than interval " +
+                                               core::format_duration(check.interval) +
+                                               (timeout ? "" : " (timeout defaults to 1s)"));
+    }
+    return check;
+  }
+
+  std::vector<Cluster> parse_clusters(const Field& list) {
     std::vector<Cluster> clusters;
     std::set<std::string> names;
     for (const Field& item : items(list)) {
@@ -738,7 +1179,9 @@ class Loader {
       bool has_name = false;
       bool has_endpoints = false;
       for (const auto& [key, value] :
-           entries(item, {"name", "endpoints", "connect_timeout", "pool"})) {
+           entries(item, {"name", "endpoints", "lb_policy", "dns_refresh", "connect_timeout",
+                          "pool", "circuit_breakers", "retry_budget", "outlier_detection",
+                          "health_check", "panic_threshold", "tls"})) {
         if (key == "name") {
           cluster.name = parse_name(value);
           has_name = true;
@@ -751,11 +1194,28 @@ class Loader {
             fail(value, "must list at least one endpoint");
           }
           for (const Field& endpoint : endpoints) {
-            cluster.endpoints.push_back(parse_address(endpoint, false));
+            cluster.endpoints.push_back(parse_endpoint(endpoint));
           }
           has_endpoints = true;
+        } else if (key == "lb_policy") {
+          cluster.lb_policy = parse_lb_policy(value);
+        } else if (key == "dns_refresh") {
+          cluster.dns_refresh = parse_positive_duration(value);
         } else if (key == "connect_timeout") {
           cluster.connect_timeout = parse_duration(value);
+        } else if (key == "circuit_breakers") {
+          cluster.circuit_breakers = parse_circuit_breakers(value);
+        } else if (key == "retry_budget") {
+          cluster.retry_budget = parse_retry_budget(value);
+        } else if (key == "outlier_detection") {
+          cluster.outlier_detection = parse_outlier_detection(value);
+        } else if (key == "health_check") {
+          cluster.health_check = parse_health_check(value);
+        } else if (key == "panic_threshold") {
+          cluster.panic_threshold = static_cast<uint32_t>(parse_integer(value, 0, 100));
+        } else if (key == "tls") {
+          cluster.tls = parse_cluster_tls(value);
+          identity_uses_.push_back(value);
         } else {
           for (const auto& [pool_key, pool_value] : entries(value, {"max_idle", "idle_timeout"})) {
             if (pool_key == "max_idle") {
@@ -924,6 +1384,8 @@ class Loader {
 
   std::vector<Reference> route_refs_;
   std::vector<Reference> cluster_refs_;
+  std::vector<Field> identity_uses_;    // keys that need the workload identity (top-level tls)
+  std::vector<Reference> route_rules_;  // route authorization with rules, by table
 };
 
 // Messages are one line: a key or value with a newline in it must not break that.
@@ -1089,13 +1551,17 @@ LoadResult from_flags(std::string_view listen, std::string_view upstream_url) {
     return failure("--upstream: bad URL " + quoted(upstream_url) + " (want http://host:port)");
   }
   Snapshot snapshot;
-  snapshot.listeners.push_back(Listener{"explicit", *address, ListenerMode::kHttp, "default"});
+  Listener& listener = snapshot.listeners.emplace_back();  // field by field, as below
+  listener.name = "explicit";
+  listener.address = *address;
+  listener.mode = ListenerMode::kHttp;
+  listener.routes = "default";
   Route route;  // field by field: clang warns on aggregates with members left out
   route.cluster = "upstream";
   snapshot.routes["default"].push_back(std::move(route));
   Cluster cluster;
   cluster.name = "upstream";
-  cluster.endpoints.push_back(*upstream);
+  cluster.endpoints.push_back(ClusterEndpoint{*upstream, 1});
   snapshot.clusters.push_back(std::move(cluster));
   return LoadResult{std::make_shared<const Snapshot>(std::move(snapshot)), ""};
 }

@@ -32,6 +32,14 @@ std::string_view flag_code(Flag flag) {
       return "FI";
     case Flag::kFaultDelay:
       return "DI";
+    case Flag::kUpstreamOverflow:
+      return "UO";
+    case Flag::kNoHealthyUpstream:
+      return "UH";
+    case Flag::kRetryLimitExceeded:
+      return "URX";
+    case Flag::kAccessDenied:
+      return "AD";
     case Flag::kCount:
       break;
   }

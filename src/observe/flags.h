@@ -22,6 +22,10 @@ enum class Flag : uint8_t {
   kRateLimited,              // RL: the route's local rate limit answered 429
   kFaultAbort,               // FI: fault injection answered instead of the upstream
   kFaultDelay,               // DI: fault injection delayed the request
+  kUpstreamOverflow,         // UO: a circuit breaker of the cluster was full (503)
+  kNoHealthyUpstream,        // UH: no endpoint of the cluster was healthy (503)
+  kRetryLimitExceeded,       // URX: the last try failed and no retry was left (attempts, budget)
+  kAccessDenied,             // AD: the peer's identity is not allowed here (403)
   kCount,
 };
 
