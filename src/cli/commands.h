@@ -21,5 +21,6 @@ Command add_bench_command(CLI::App& app);
 Command add_logs_command(CLI::App& app);
 Command add_init_command(CLI::App& app);
 Command add_wait_command(CLI::App& app);
+Command add_ca_command(CLI::App& app);
 
 }  // namespace pillion::cli

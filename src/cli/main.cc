@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   std::vector<pillion::cli::Command> commands{
       pillion::cli::add_proxy_command(app), pillion::cli::add_bench_command(app),
       pillion::cli::add_logs_command(app),  pillion::cli::add_init_command(app),
-      pillion::cli::add_wait_command(app),
+      pillion::cli::add_wait_command(app),  pillion::cli::add_ca_command(app),
   };
   CLI11_PARSE(app, argc, argv);
   for (auto& command : commands) {
