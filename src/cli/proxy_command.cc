@@ -6,14 +6,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "config/load.h"
+#include "core/cgroup.h"
 #include "core/duration.h"
 #include "core/log.h"
 #include "proxy/server.h"
+#include "upstream/cluster_manager.h"
 
 namespace pillion::cli {
 namespace {
@@ -33,6 +37,8 @@ struct ProxyFlags {
   std::string drain_time;
   bool admin_allow_non_loopback = false;
   std::string log_level = "info";
+  bool watch_config = true;                 // with --config: reload when the file changes
+  std::string config_poll_interval = "2s";  // the watch's polling (inotify aside); 0: none
 };
 
 // IPv6 can be compiled out or disabled (ipv6.disable=1, or a pod without it): then only IPv4
@@ -136,7 +142,24 @@ int run_proxy(const ProxyFlags& flags) {
     std::fprintf(stderr, "pillion proxy: %s\n", error.c_str());
     return 2;
   }
-  auto runtime = proxy::build_runtime(snapshot, error);
+  std::optional<core::Duration> poll_interval;
+  if (!flags.config_path.empty()) {
+    poll_interval = flags.config_poll_interval == "0"
+                        ? core::Duration::zero()
+                        : core::parse_duration(flags.config_poll_interval);
+    if (!poll_interval) {
+      std::fprintf(stderr, "pillion proxy: --config-poll-interval: bad duration '%s'\n",
+                   flags.config_poll_interval.c_str());
+      return 2;
+    }
+  }
+  // The worker count is settled here: endpoints keep one active-request slot per worker.
+  int workers = flags.workers > 0       ? flags.workers
+                : snapshot->workers > 0 ? snapshot->workers
+                                        : core::default_worker_count();
+  auto cluster_manager = std::make_shared<upstream::ClusterManager>(static_cast<size_t>(workers));
+  auto runtime =
+      proxy::build_runtime(snapshot, cluster_manager, static_cast<size_t>(workers), error);
   if (!runtime) {
     std::fprintf(stderr, "pillion proxy: %s\n", error.c_str());
     return 1;
@@ -148,7 +171,16 @@ int run_proxy(const ProxyFlags& flags) {
     return 0;
   }
   proxy::ServerOptions options;
-  options.workers = flags.workers;
+  options.workers = workers;
+  if (!flags.config_path.empty()) {
+    options.config_path = flags.config_path;
+    options.watch_config = flags.watch_config;
+    options.config_poll_interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*poll_interval);
+    options.config_overrides = [flags](config::Snapshot& snapshot, std::string& error) {
+      return apply_overrides(flags, snapshot, error);
+    };
+  }
   return proxy::run_server(runtime, options);
 }
 
@@ -161,8 +193,16 @@ Command add_proxy_command(CLI::App& app) {
       "Run the sidecar data plane. With no config file and no upstream it runs the transparent "
       "sidecar: outbound capture on 0.0.0.0:15001, inbound capture on 0.0.0.0:15006, metrics on "
       "0.0.0.0:15090, readiness on 0.0.0.0:15021, admin on 127.0.0.1:9901 (see pillion init)");
-  sub->add_option("-c,--config", flags->config_path, "YAML config file (docs/config.md)")
+  sub->add_option("-c,--config", flags->config_path,
+                  "YAML config file (docs/config.md); reloaded on SIGHUP and when it changes")
       ->check(CLI::ExistingFile);
+  sub->add_flag("--watch-config,!--no-watch-config", flags->watch_config,
+                "With --config: reload when the file's content changes, not only on SIGHUP "
+                "(default on)");
+  sub->add_option("--config-poll-interval", flags->config_poll_interval,
+                  "With --watch-config: also re-read the file this often, for filesystems "
+                  "without inotify; 0 disables")
+      ->capture_default_str();
   auto* listen = sub->add_option("--listen", flags->listen, "Listen address without a config file")
                      ->capture_default_str();
   sub->add_option("--upstream", flags->upstream,

@@ -196,6 +196,10 @@ void format_text(const AccessLogEntry& e, std::string& out) {
   append_text_value(e.client, out);
   out.append(" listener=");
   append_text_value(e.listener, out);
+  if (!e.peer_id.empty()) {
+    out.append(" peer_id=");
+    append_text_value(e.peer_id, out);
+  }
   out.push_back('\n');
 }
 
@@ -226,6 +230,10 @@ void format_json(const AccessLogEntry& e, std::string& out) {
   append_json_string(e.client, out);
   out.append(",\"listener\":");
   append_json_string(e.listener, out);
+  if (!e.peer_id.empty()) {
+    out.append(",\"peer_id\":");
+    append_json_string(e.peer_id, out);
+  }
   out.append("}\n");
 }
 

@@ -27,6 +27,7 @@ struct AccessLogEntry {
   std::string_view client;         // ip:port
   std::string_view upstream_host;  // ip:port, empty when none was chosen
   std::string_view listener;
+  std::string_view peer_id;  // the client's SPIFFE ID (mutual TLS); empty: not logged
   int status = 0;
   uint64_t bytes_received = 0;  // request body bytes
   uint64_t bytes_sent = 0;      // response body bytes

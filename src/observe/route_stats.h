@@ -1,7 +1,8 @@
 #pragma once
-// Per-(listener, cluster) request metrics. The label space is fixed at startup from the
-// runtime's listeners and clusters, so a worker finds its slot by index: no lookup, no
-// allocation on the request path.
+// Per-(listener, cluster) request metrics. The slots are allocated at startup for the runtime's
+// listeners and a reserve of clusters, so a worker finds its slot by index: no lookup, no
+// allocation on the request path, and nothing moves when a reload adds a cluster.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -14,25 +15,37 @@ namespace pillion::observe {
 
 enum class Direction : uint8_t { kOutbound, kInbound };
 
-// Cluster index of a request that matched no route (label cluster="none").
+// Cluster slot of a request that matched no route (label cluster="none").
 inline constexpr size_t kNoCluster = static_cast<size_t>(-1);
+// Cluster slot of a cluster added by a reload once every reserved slot is taken
+// (label cluster="other").
+inline constexpr size_t kOtherCluster = static_cast<size_t>(-2);
 
+// Clusters get a slot (a column) by name, for the life of the process: a cluster kept across a
+// config reload keeps its series, a new one takes a free slot. Slots are reserved up front
+// (`cluster_capacity`), so a reload never moves the counters a worker is writing.
 struct MetricLayout {
   struct Listener {
     std::string name;
     Direction direction = Direction::kOutbound;
-    // By cluster index: reachable from this listener (a route or the fallback). Reachable
-    // pairs are exported even at zero, so rate() sees a series before its first request.
+    // By cluster slot (index capacity(): "other"): reachable from this listener (a route or the
+    // fallback). Reachable pairs are exported even at zero, so rate() sees a series before its
+    // first request.
     std::vector<bool> reachable;
   };
   std::vector<Listener> listeners;
-  std::vector<std::string> clusters;  // names by cluster index
+  std::vector<std::string> clusters;  // names by cluster slot, append-only
   uint64_t config_version = 0;
+  size_t cluster_capacity = 0;  // cluster slots reserved; fewer than clusters.size(): that many
 
-  // One slot per listener x (clusters + "none").
-  size_t slots() const { return listeners.size() * (clusters.size() + 1); }
+  size_t capacity() const { return std::max(cluster_capacity, clusters.size()); }
+  // One slot per listener x (cluster slots + "other" + "none").
+  size_t slots() const { return listeners.size() * (capacity() + 2); }
   size_t slot(size_t listener, size_t cluster) const {
-    return listener * (clusters.size() + 1) + (cluster == kNoCluster ? clusters.size() : cluster);
+    return listener * (capacity() + 2) + column(cluster);
+  }
+  size_t column(size_t cluster) const {
+    return cluster == kNoCluster ? capacity() + 1 : cluster == kOtherCluster ? capacity() : cluster;
   }
 };
 

@@ -52,8 +52,28 @@ const char* direction_label(Direction direction) {
 
 Stats::Stats(int workers, MetricLayout layout)
     : layout_(std::move(layout)), start_time_seconds_(process_start_time_seconds()) {
+  layout_.cluster_capacity = layout_.capacity();  // fixed from now on: the shards' row width
   for (int i = 0; i < workers; ++i) {
     shards_.push_back(std::make_unique<WorkerStats>(layout_));
+  }
+}
+
+size_t Stats::cluster_slot(const std::string& name) {
+  for (size_t i = 0; i < layout_.clusters.size(); ++i) {
+    if (layout_.clusters[i] == name) {
+      return i;
+    }
+  }
+  if (layout_.clusters.size() >= layout_.cluster_capacity) {
+    return kOtherCluster;
+  }
+  layout_.clusters.push_back(name);
+  return layout_.clusters.size() - 1;
+}
+
+void Stats::set_reachable(size_t listener, std::vector<bool> reachable) {
+  if (listener < layout_.listeners.size()) {
+    layout_.listeners[listener].reachable = std::move(reachable);
   }
 }
 
@@ -95,6 +115,26 @@ StatsSnapshot Stats::snapshot() const {
       [](const WorkerStats& s) -> const Counter& { return s.upstream_rq_pool_reused; });
   add("upstream_rq_stale_retry",
       [](const WorkerStats& s) -> const Counter& { return s.upstream_rq_stale_retry; });
+  add("upstream_rq_retry",
+      [](const WorkerStats& s) -> const Counter& { return s.upstream_rq_retry; });
+  add("upstream_rq_retry_overflow",
+      [](const WorkerStats& s) -> const Counter& { return s.upstream_rq_retry_overflow; });
+  add("upstream_rq_overflow",
+      [](const WorkerStats& s) -> const Counter& { return s.upstream_rq_overflow; });
+  add("downstream_tls_handshakes",
+      [](const WorkerStats& s) -> const Counter& { return s.downstream_tls_handshakes; });
+  add("downstream_tls_handshake_failures",
+      [](const WorkerStats& s) -> const Counter& { return s.downstream_tls_handshake_failures; });
+  add("downstream_tls_plaintext_refused",
+      [](const WorkerStats& s) -> const Counter& { return s.downstream_tls_plaintext_refused; });
+  add("downstream_rq_denied",
+      [](const WorkerStats& s) -> const Counter& { return s.downstream_rq_denied; });
+  add("upstream_tls_handshakes",
+      [](const WorkerStats& s) -> const Counter& { return s.upstream_tls_handshakes; });
+  add("upstream_tls_handshake_failures",
+      [](const WorkerStats& s) -> const Counter& { return s.upstream_tls_handshake_failures; });
+  add("upstream_tls_resumed",
+      [](const WorkerStats& s) -> const Counter& { return s.upstream_tls_resumed; });
   add("upgrades_total", [](const WorkerStats& s) -> const Counter& { return s.upgrades_total; });
   add("tcp_passthrough_total",
       [](const WorkerStats& s) -> const Counter& { return s.tcp_passthrough_total; });
@@ -105,6 +145,9 @@ StatsSnapshot Stats::snapshot() const {
         [f](const WorkerStats& s) -> const Counter& { return s.flags[f]; });
   }
   out.counters.emplace_back("access_log_dropped", access_log_dropped.get());
+  out.counters.emplace_back("config_reloads_ok", config_reloads_ok.get());
+  out.counters.emplace_back("config_reloads_failed", config_reloads_failed.get());
+  out.counters.emplace_back("config_version", layout_.config_version);
   auto [exported, dropped] = span_counts ? span_counts() : std::pair<uint64_t, uint64_t>{0, 0};
   out.counters.emplace_back("tracing_spans_exported", exported);
   out.counters.emplace_back("tracing_spans_dropped", dropped);
@@ -171,6 +214,31 @@ std::string Stats::render_prometheus() const {
   simple("pillion_upstream_stale_retries_total", "counter",
          "Requests retried on a fresh connection after a pooled one was stale.",
          "upstream_rq_stale_retry");
+  simple("pillion_upstream_retries_total", "counter", "Tries repeated by a route's retry policy.",
+         "upstream_rq_retry");
+  simple("pillion_upstream_retry_overflow_total", "counter",
+         "Retries refused by a cluster's retry budget or max_retries (flag URX).",
+         "upstream_rq_retry_overflow");
+  simple("pillion_upstream_overflow_total", "counter",
+         "Requests refused at once by a circuit breaker (503, flag UO).", "upstream_rq_overflow");
+  simple("pillion_downstream_tls_handshakes_total", "counter",
+         "Mutual TLS handshakes completed with clients.", "downstream_tls_handshakes");
+  simple("pillion_downstream_tls_handshake_failures_total", "counter",
+         "Client TLS handshakes that failed (no, expired or untrusted certificate, ...).",
+         "downstream_tls_handshake_failures");
+  simple("pillion_downstream_tls_plaintext_refused_total", "counter",
+         "Plaintext connections refused on a STRICT mutual-TLS port.",
+         "downstream_tls_plaintext_refused");
+  simple("pillion_downstream_denied_total", "counter",
+         "Requests and connections refused by authorization (403, flag AD).",
+         "downstream_rq_denied");
+  simple("pillion_upstream_tls_handshakes_total", "counter",
+         "Mutual TLS handshakes completed with upstreams.", "upstream_tls_handshakes");
+  simple("pillion_upstream_tls_handshake_failures_total", "counter",
+         "Upstream TLS handshakes that failed, or whose peer identity was not expected.",
+         "upstream_tls_handshake_failures");
+  simple("pillion_upstream_tls_resumed_total", "counter",
+         "Upstream TLS handshakes that resumed an earlier session.", "upstream_tls_resumed");
   simple("pillion_upgrades_total", "counter",
          "Connections tunnelled after 101 Switching Protocols.", "upgrades_total");
   simple("pillion_tcp_passthrough_total", "counter",
@@ -194,8 +262,16 @@ std::string Stats::render_prometheus() const {
   gauge("pillion_process_open_fds", "Open file descriptors.", process.open_fds);
   gauge("pillion_process_start_time_seconds", "Start time of the process since the Unix epoch.",
         start_time_seconds_);
-  gauge("pillion_config_version", "Version of the configuration snapshot in use.",
+  gauge("pillion_config_version",
+        "Version of the configuration snapshot in use: 1 at start, +1 per applied reload.",
         layout_.config_version);
+  out.family("pillion_config_reloads_total", "counter",
+             "Config reloads (SIGHUP or a change of the file), by result.");
+  for (auto [result, counter] :
+       {std::pair{"ok", &config_reloads_ok}, std::pair{"failed", &config_reloads_failed}}) {
+    std::array<Label, 1> labels{{{"result", result}}};
+    out.sample("pillion_config_reloads_total", labels, counter->get());
+  }
   gauge("pillion_workers", "Worker threads (event loops) serving the listeners.",
         static_cast<uint64_t>(shards_.size()));
   return out.take();
@@ -211,18 +287,26 @@ void Stats::render_routes(Exposition& out) const {
     bool none;
   };
   std::vector<Series> series;
+  // Columns: the registered clusters, then "other" (clusters beyond the reserve), then "none".
+  std::vector<std::pair<size_t, std::string_view>> columns;
+  for (size_t c = 0; c < layout_.clusters.size(); ++c) {
+    columns.emplace_back(c, layout_.clusters[c]);
+  }
+  columns.emplace_back(kOtherCluster, "other");
+  columns.emplace_back(kNoCluster, "none");
   for (size_t l = 0; l < layout_.listeners.size(); ++l) {
     const auto& listener = layout_.listeners[l];
-    for (size_t c = 0; c <= layout_.clusters.size(); ++c) {
-      bool none = c == layout_.clusters.size();
-      const MergedRoute& route = merged[layout_.slot(l, none ? kNoCluster : c)];
-      bool reachable = none || (c < listener.reachable.size() && listener.reachable[c]);
+    for (auto [cluster, name] : columns) {
+      bool none = cluster == kNoCluster;
+      const MergedRoute& route = merged[layout_.slot(l, cluster)];
+      size_t column = layout_.column(cluster);
+      bool reachable = none || (column < listener.reachable.size() && listener.reachable[column]);
       if (!reachable && !route.seen()) {
         continue;
       }
       series.push_back({{{{"direction", direction_label(listener.direction)},
                           {"listener", listener.name},
-                          {"cluster", none ? std::string_view("none") : layout_.clusters[c]}}},
+                          {"cluster", name}}},
                         &route,
                         none});
     }

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "proxy/app_probe.h"
+#include "proxy/cluster_metrics.h"
 
 namespace pillion::proxy {
 
@@ -19,7 +20,7 @@ constexpr const char* kJson = "application/json";
 
 constexpr std::string_view kIndex =
     "admin endpoints:\n"
-    "  GET  /ready /stats /stats/prometheus /server_info /config_dump /clusters /memory\n"
+    "  GET  /ready /stats /stats/prometheus /server_info /config_dump /clusters /certs /memory\n"
     "  POST /logging?level=LEVEL /healthcheck/fail /healthcheck/ok /drain /quitquitquit\n";
 
 admin::AdminResponse json_response(const nlohmann::json& body) {
@@ -52,6 +53,87 @@ std::string_view destination_name(Destination destination) {
 
 // The snapshot in force. Nothing in it is secret today; when credentials arrive (TLS keys,
 // tokens) they are left out here by construction, not masked afterwards.
+const char* lb_policy_name(config::LbPolicy policy) {
+  switch (policy) {
+    case config::LbPolicy::kRoundRobin:
+      return "round_robin";
+    case config::LbPolicy::kRandom:
+      return "random";
+    case config::LbPolicy::kLeastRequest:
+      break;
+  }
+  return "least_request";
+}
+
+nlohmann::json retry_json(const std::optional<config::RetryPolicy>& retry) {
+  if (!retry) {
+    return nullptr;
+  }
+  nlohmann::json on = nlohmann::json::array();
+  for (auto [bit, name] :
+       {std::pair{config::kRetryOnConnectFailure, "connect-failure"},
+        std::pair{config::kRetryOnReset, "reset"}, std::pair{config::kRetryOn5xx, "5xx"},
+        std::pair{config::kRetryOnGatewayError, "gateway-error"},
+        std::pair{config::kRetryOnRetriableStatusCodes, "retriable-status-codes"}}) {
+    if (retry->on & bit) {
+      on.push_back(name);
+    }
+  }
+  return {{"on", on},
+          {"retriable_status_codes", retry->retriable_status_codes},
+          {"attempts", retry->attempts},
+          {"per_try_timeout", core::format_duration(retry->per_try_timeout)},
+          {"backoff",
+           {{"base", core::format_duration(retry->backoff_base)},
+            {"max", core::format_duration(retry->backoff_max)}}},
+          {"retry_after_max", core::format_duration(retry->retry_after_max)},
+          {"buffer_limit", retry->buffer_limit},
+          {"replay_non_idempotent", retry->replay_non_idempotent}};
+}
+
+nlohmann::json cluster_json(const config::Cluster& cluster) {
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (const auto& endpoint : cluster.endpoints) {
+    endpoints.push_back({{"address", endpoint.address.to_string()}, {"weight", endpoint.weight}});
+  }
+  const auto& breakers = cluster.circuit_breakers;
+  nlohmann::json out = {{"name", cluster.name},
+                        {"endpoints", endpoints},
+                        {"lb_policy", lb_policy_name(cluster.lb_policy)},
+                        {"dns_refresh", core::format_duration(cluster.dns_refresh)},
+                        {"connect_timeout", core::format_duration(cluster.connect_timeout)},
+                        {"pool",
+                         {{"max_idle", cluster.max_idle_connections},
+                          {"idle_timeout", core::format_duration(cluster.idle_timeout)}}},
+                        {"circuit_breakers",
+                         {{"max_connections", breakers.max_connections},
+                          {"max_pending_requests", breakers.max_pending_requests},
+                          {"max_requests", breakers.max_requests},
+                          {"max_retries", breakers.max_retries}}},
+                        {"retry_budget",
+                         {{"percent", cluster.retry_budget.percent},
+                          {"min_concurrency", cluster.retry_budget.min_concurrency}}},
+                        {"panic_threshold", cluster.panic_threshold},
+                        {"outlier_detection", nullptr},
+                        {"health_check", nullptr}};
+  if (const auto& outlier = cluster.outlier_detection) {
+    out["outlier_detection"] = {
+        {"consecutive_failures", outlier->consecutive_failures},
+        {"base_ejection_time", core::format_duration(outlier->base_ejection_time)},
+        {"max_ejection_time", core::format_duration(outlier->max_ejection_time)},
+        {"max_ejection_percent", outlier->max_ejection_percent}};
+  }
+  if (const auto& check = cluster.health_check) {
+    out["health_check"] = {{"path", check->path},
+                           {"host", check->host},
+                           {"interval", core::format_duration(check->interval)},
+                           {"timeout", core::format_duration(check->timeout)},
+                           {"healthy_threshold", check->healthy_threshold},
+                           {"unhealthy_threshold", check->unhealthy_threshold}};
+  }
+  return out;
+}
+
 nlohmann::json config_dump(const Runtime& runtime) {
   const auto& config = *runtime.config;
   nlohmann::json listeners = nlohmann::json::array();
@@ -76,18 +158,13 @@ nlohmann::json config_dump(const Runtime& runtime) {
                       {"methods", route.match.methods},
                       {"cluster", route.cluster},
                       {"weighted_clusters", weighted},
-                      {"timeout", core::format_duration(route.timeout)}});
+                      {"timeout", core::format_duration(route.timeout)},
+                      {"retry", retry_json(route.retry)}});
     }
   }
   nlohmann::json clusters = nlohmann::json::array();
   for (const auto& cluster : config.clusters) {
-    nlohmann::json endpoints = nlohmann::json::array();
-    for (const auto& endpoint : cluster.endpoints) {
-      endpoints.push_back(endpoint.to_string());
-    }
-    clusters.push_back({{"name", cluster.name},
-                        {"endpoints", endpoints},
-                        {"connect_timeout", core::format_duration(cluster.connect_timeout)}});
+    clusters.push_back(cluster_json(cluster));
   }
   const auto& transparent = config.transparent;
   return {
@@ -113,19 +190,47 @@ nlohmann::json config_dump(const Runtime& runtime) {
       {"access_log", {{"enabled", config.access_log.enabled}, {"path", config.access_log.path}}}};
 }
 
+// Each cluster's endpoints as the data path sees them now: health (active checks), ejection
+// (outlier detection), requests in flight, and the breakers' use against their limits.
 nlohmann::json clusters(const Runtime& runtime) {
+  using Resource = upstream::ClusterLimits::Resource;
   nlohmann::json list = nlohmann::json::array();
+  auto now = upstream::Clock::now();
   for (const auto& cluster : runtime.clusters) {
+    nlohmann::json item = {{"name", cluster.config->name},
+                           {"destination", destination_name(cluster.destination)}};
     nlohmann::json endpoints = nlohmann::json::array();
-    for (size_t id : cluster.endpoints) {
-      const auto& endpoint = runtime.endpoints[id];
-      endpoints.push_back({{"address", endpoint.label},
-                           {"authority", endpoint.authority},
-                           {"health", "healthy"}});  // no health checking yet: always routable
+    if (cluster.state) {
+      auto hosts = cluster.state->hosts();
+      for (const auto& host : hosts->hosts) {
+        bool failed_check = host->failed_active_check.load(std::memory_order_relaxed);
+        bool ejected = host->ejected(now);
+        endpoints.push_back(
+            {{"address", host->label()},
+             {"authority", host->authority()},
+             {"weight", host->weight()},
+             {"health", failed_check ? "unhealthy" : "healthy"},
+             {"ejected", ejected},
+             {"times_ejected", host->times_ejected.load(std::memory_order_relaxed)},
+             {"consecutive_failures", host->consecutive_failures.load(std::memory_order_relaxed)},
+             {"active_requests", host->total_active()},
+             {"available", host->available(now)}});
+      }
+      auto& limits = cluster.state->limits();
+      nlohmann::json breakers = nlohmann::json::object();
+      for (auto [resource, name] :
+           {std::pair{Resource::kConnections, "connections"},
+            std::pair{Resource::kPendingRequests, "pending_requests"},
+            std::pair{Resource::kRequests, "requests"}, std::pair{Resource::kRetries, "retries"}}) {
+        breakers[name] = {{"active", limits.in_use(resource)},
+                          {"limit", limits.limit(resource)},
+                          {"overflows", limits.overflows(resource)}};
+      }
+      item["circuit_breakers"] = breakers;
+      item["lb_policy"] = lb_policy_name(cluster.config->lb_policy);
     }
-    list.push_back({{"name", cluster.config->name},
-                    {"destination", destination_name(cluster.destination)},
-                    {"endpoints", endpoints}});
+    item["endpoints"] = endpoints;
+    list.push_back(std::move(item));
   }
   return {{"clusters", list}};
 }
@@ -146,6 +251,15 @@ nlohmann::json memory() {
 
 }  // namespace
 
+std::string render_metrics(const AdminContext& context) {
+  std::string text = context.stats.render_prometheus();
+  render_cluster_metrics(*context.runtime, text);
+  if (context.identity != nullptr) {
+    render_tls_metrics(*context.identity, text);
+  }
+  return text;
+}
+
 admin::AdminResponse handle_admin(std::string_view method, std::string_view path,
                                   std::string_view query, AdminContext& context) {
   auto& lifecycle = context.lifecycle;
@@ -164,12 +278,16 @@ admin::AdminResponse handle_admin(std::string_view method, std::string_view path
     return {200, kText, context.stats.render_text()};
   }
   if (path == "/stats/prometheus") {
-    return {200, "text/plain; version=0.0.4; charset=utf-8", context.stats.render_prometheus()};
+    return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(context)};
   }
   if (path == "/server_info") {
-    const auto& config = *context.runtime.config;
+    const auto& config = *context.runtime->config;
     return json_response(
         {{"version", PILLION_VERSION},
+         {"config_version", config.version},
+         {"config_reloads",
+          {{"ok", context.stats.config_reloads_ok.get()},
+           {"failed", context.stats.config_reloads_failed.get()}}},
          {"state", lifecycle.draining() ? "DRAINING" : "LIVE"},
          {"workers", context.workers},
          {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(
@@ -178,10 +296,16 @@ admin::AdminResponse handle_admin(std::string_view method, std::string_view path
          {"node", {{"id", config.node.id}, {"service", config.node.service}}}});
   }
   if (path == "/config_dump") {
-    return json_response(config_dump(context.runtime));
+    return json_response(config_dump(*context.runtime));
   }
   if (path == "/clusters") {
-    return json_response(clusters(context.runtime));
+    return json_response(clusters(*context.runtime));
+  }
+  if (path == "/certs") {
+    if (context.identity == nullptr) {
+      return {404, kText, "no workload certificate: the config has no tls section\n"};
+    }
+    return json_response(context.identity->certs_json());
   }
   if (path == "/memory") {
     return json_response(memory());

@@ -8,15 +8,20 @@
 #include "observe/stats.h"
 #include "proxy/lifecycle.h"
 #include "proxy/runtime.h"
+#include "tls/identity_watcher.h"
 
 namespace pillion::proxy {
 
 struct AdminContext {
   const observe::Stats& stats;
-  const Runtime& runtime;
+  RuntimePtr runtime;  // the one in force: a reload replaces it (both on the main thread)
   Lifecycle& lifecycle;
   int workers = 0;
+  const tls::IdentityWatcher* identity = nullptr;  // mutual TLS; null when not configured
 };
+
+// The Prometheus text: the stats plus each cluster's shared state.
+std::string render_metrics(const AdminContext& context);
 
 admin::AdminResponse handle_admin(std::string_view method, std::string_view path,
                                   std::string_view query, AdminContext& context);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,6 +17,8 @@
 #include "proxy/protocol_detect.h"
 #include "proxy/session.h"
 #include "proxy/tcp_relay.h"
+#include "tls/client_hello.h"
+#include "tls/tls_context.h"
 
 namespace pillion::proxy {
 
@@ -59,6 +63,38 @@ awaitable<Protocol> detect(tcp::socket& socket, std::string& first_bytes, core::
     if (first_bytes.size() >= kDetectBytes) {
       co_return Protocol::kOpaque;
     }
+  }
+}
+
+// The inbound TLS mode for a port: its own setting, else the listener's.
+config::InboundTls inbound_tls_mode(const ListenerRuntime& listener, uint16_t port) {
+  const auto& tls = listener.config->tls;
+  auto found = tls.port_modes.find(port);
+  return found != tls.port_modes.end() ? found->second : tls.mode;
+}
+
+// PERMISSIVE: a ClientHello offering the "pillion-mtls" ALPN comes from a sidecar and is ours
+// to answer; any other TLS is the app's own and passes through untouched. Peeks at the rest of
+// the hello (the first bytes were read by detection), for at most `timeout`.
+awaitable<bool> sidecar_client_hello(tcp::socket& socket, std::string_view first_bytes,
+                                     core::Duration timeout) {
+  constexpr size_t kMaxHello = 16 * 1024;
+  std::vector<uint8_t> bytes(first_bytes.begin(), first_bytes.end());
+  bytes.resize(kMaxHello);
+  asio::steady_timer pause(socket.get_executor());
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    ssize_t n = ::recv(socket.native_handle(), bytes.data() + first_bytes.size(),
+                       kMaxHello - first_bytes.size(), MSG_PEEK | MSG_DONTWAIT);
+    size_t have = first_bytes.size() + (n > 0 ? static_cast<size_t>(n) : 0);
+    auto hello = tls::parse_client_hello(std::span<const uint8_t>(bytes.data(), have));
+    if (!hello.is_tls || hello.complete || have == kMaxHello || n == 0 ||
+        Clock::now() >= deadline) {
+      co_return hello.complete&& std::find(hello.alpn.begin(), hello.alpn.end(),
+                                           tls::kAlpnPillionMtls) != hello.alpn.end();
+    }
+    pause.expires_after(std::chrono::milliseconds(2));
+    co_await pause.async_wait(kUse);
   }
 }
 
@@ -129,16 +165,48 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
   if (worker.stopped()) {
     co_return;  // stopped while detecting: a session started now would outlive its worker
   }
+  // Inbound mutual TLS: STRICT answers only TLS; PERMISSIVE answers a sidecar's TLS and lets
+  // plaintext (and an app's own TLS) through, except plaintext TCP where rules ask for an ID.
+  bool terminate_tls = false;
+  if (listener.config->mode == config::ListenerMode::kTransparentInbound) {
+    auto tls_mode = inbound_tls_mode(listener, port);
+    if (tls_mode == config::InboundTls::kStrict && protocol != Protocol::kTls) {
+      worker.stats().downstream_tls_plaintext_refused.add();
+      spdlog::info(
+          "listener {}: refused plaintext connection from {} to port {}: mutual TLS is "
+          "required",
+          name, endpoint_label(peer), port);
+      co_return;
+    }
+    if (tls_mode == config::InboundTls::kStrict) {
+      terminate_tls = true;
+    } else if (tls_mode == config::InboundTls::kPermissive && protocol == Protocol::kTls) {
+      terminate_tls =
+          co_await sidecar_client_hello(socket, first_bytes, transparent.detect_timeout);
+    }
+    if (!terminate_tls && protocol != Protocol::kHttp1 && listener.authorization) {
+      worker.stats().downstream_rq_denied.add();
+      spdlog::info("listener {}: denied TCP connection from {} to port {}: no client certificate",
+                   name, endpoint_label(peer), port);
+      co_return;
+    }
+  }
   try {
-    if (protocol == Protocol::kHttp1) {
-      Endpoint endpoint;
-      endpoint.address = destination.address;
-      endpoint.label = endpoint_label(destination.address);
-      endpoint.authority = endpoint_label(*original);
-      endpoint.id = Endpoint::kNotPooled;
-      endpoint.source = destination.source;
+    if (terminate_tls) {
+      // Only HTTP/1 travels inside the sidecars' mutual TLS (clusters originate it for HTTP).
+      auto host = std::make_shared<upstream::Host>(destination.address, endpoint_label(*original),
+                                                   1, 1, false);
+      host->source = destination.source;
       auto session = std::make_unique<Session>(worker, std::move(socket), listener);
-      session->captured(std::move(endpoint), first_bytes);
+      session->captured(std::move(host), first_bytes, true);
+      co_await session->run();
+    } else if (protocol == Protocol::kHttp1) {
+      // The connection's own destination: one host, never pooled, no shared health.
+      auto host = std::make_shared<upstream::Host>(destination.address, endpoint_label(*original),
+                                                   1, 1, false);
+      host->source = destination.source;
+      auto session = std::make_unique<Session>(worker, std::move(socket), listener);
+      session->captured(std::move(host), first_bytes);
       co_await session->run();
     } else {
       destination.protocol = protocol_name(protocol);

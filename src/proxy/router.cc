@@ -49,6 +49,22 @@ bool method_matches(const std::vector<std::string>& methods, std::string_view me
 
 }  // namespace
 
+void compile_route_match(const config::Route& route, RouteRuntime& out) {
+  out.config = &route;
+  // Anchored: a route's regex describes the whole path or header value, as in Envoy.
+  out.path_regex = route.match.path_regex.empty()
+                       ? nullptr
+                       : std::make_shared<const re2::RE2>(route.match.path_regex);
+  out.headers.clear();
+  for (const auto& header : route.match.headers) {
+    HeaderMatcher matcher{&header, nullptr};
+    if (header.kind == config::HeaderMatch::Kind::kRegex) {
+      matcher.regex = std::make_shared<const re2::RE2>(header.value);
+    }
+    out.headers.push_back(std::move(matcher));
+  }
+}
+
 bool host_matches(std::string_view pattern, std::string_view host) {
   if (pattern.empty()) {
     return true;

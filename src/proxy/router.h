@@ -10,6 +10,11 @@
 namespace pillion::proxy {
 
 bool host_matches(std::string_view pattern, std::string_view host);
+
+// Compiles `route`'s match conditions into `out` (config pointer, path regex, header matchers);
+// the cluster, traffic split, rate limit and authorization are left to the caller.
+void compile_route_match(const config::Route& route, RouteRuntime& out);
+
 const RouteRuntime* match_route(const ListenerRuntime& listener, std::string_view host,
                                 std::string_view target, const http::Head& request);
 

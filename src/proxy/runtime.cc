@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 #include <re2/re2.h>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/router.h"
 
 namespace pillion::proxy {
 
@@ -39,40 +39,56 @@ RouteRuntime builtin_route(Runtime& runtime, const char* name, Destination desti
   return RouteRuntime{runtime.builtin_routes.back().get(), cluster_runtime.index};
 }
 
-}  // namespace
-
-RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
-  auto runtime = std::make_shared<Runtime>();
-  runtime->config = config;
-  boost::asio::io_context context;
-  boost::asio::ip::tcp::resolver resolver(context);
-  for (const auto& cluster : config->clusters) {
-    ClusterRuntime cluster_runtime;
-    cluster_runtime.config = &cluster;
-    cluster_runtime.index = runtime->clusters.size();
-    for (const auto& endpoint : cluster.endpoints) {
-      boost::system::error_code ec;
-      auto results = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
-      if (ec || results.empty()) {
-        error = fmt::format("cluster {}: cannot resolve {}: {}", cluster.name, endpoint.to_string(),
-                            ec ? ec.message() : "no address");
+// Compiles a config Authorization; null when it has no rules. Patterns were validated when
+// the config was loaded, so a failure here is reported, not assumed away.
+std::shared_ptr<const tls::Authorization> compile_authorization(
+    const std::optional<config::Authorization>& rules, std::string& error) {
+  if (!rules || (rules->allow.empty() && rules->deny.empty())) {
+    return nullptr;
+  }
+  auto compiled = std::make_shared<tls::Authorization>();
+  for (auto [texts, out] :
+       {std::pair{&rules->allow, &compiled->allow}, std::pair{&rules->deny, &compiled->deny}}) {
+    for (const auto& text : *texts) {
+      std::string reason;
+      auto pattern = tls::IdPattern::parse(text, reason);
+      if (!pattern) {
+        error = fmt::format("authorization pattern {}: {}", text, reason);
         return nullptr;
       }
-      Endpoint resolved;
-      resolved.address = results.begin()->endpoint();
-      auto ip = resolved.address.address();
-      resolved.label = ip.is_v6() ? fmt::format("[{}]:{}", ip.to_string(), endpoint.port)
-                                  : fmt::format("{}:{}", ip.to_string(), endpoint.port);
-      resolved.authority = endpoint.to_string();
-      resolved.id = runtime->endpoints.size();
-      cluster_runtime.endpoints.push_back(resolved.id);
-      runtime->endpoints.push_back(std::move(resolved));
+      out->push_back(std::move(*pattern));
     }
+  }
+  return compiled;
+}
+
+}  // namespace
+
+RuntimePtr build_runtime(config::SnapshotPtr config,
+                         std::shared_ptr<upstream::ClusterManager> cluster_manager, size_t workers,
+                         std::string& error) {
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+  runtime->cluster_manager = std::move(cluster_manager);
+  runtime->workers = workers;
+  auto states = runtime->cluster_manager->update(*config, error);
+  if (states.size() != config->clusters.size()) {
+    return nullptr;
+  }
+  for (auto& state : states) {
+    ClusterRuntime cluster_runtime;
+    cluster_runtime.config = &state->config();
+    cluster_runtime.state = std::move(state);
+    cluster_runtime.index = runtime->clusters.size();
     runtime->clusters.push_back(std::move(cluster_runtime));
   }
   for (const auto& listener : config->listeners) {
     ListenerRuntime listener_runtime;
     listener_runtime.config = &listener;
+    listener_runtime.authorization = compile_authorization(listener.authorization, error);
+    if (!error.empty()) {
+      return nullptr;
+    }
     if (listener.mode == config::ListenerMode::kTransparentOutbound) {
       listener_runtime.fallback =
           builtin_route(*runtime, "original-destination", Destination::kOriginalDestination);
@@ -90,21 +106,14 @@ RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error) {
     }
     for (const auto& route : table->second) {
       RouteRuntime route_runtime;
-      route_runtime.config = &route;
-      // Anchored: a route's regex describes the whole path or header value, as in Envoy.
+      compile_route_match(route, route_runtime);
+      route_runtime.authorization = compile_authorization(route.authorization, error);
+      if (!error.empty()) {
+        return nullptr;
+      }
       if (route.rate_limit) {
         route_runtime.rate_limiter = std::make_shared<RateLimiter>(
             route.rate_limit->requests_per_second, route.rate_limit->burst);
-      }
-      if (!route.match.path_regex.empty()) {
-        route_runtime.path_regex = std::make_shared<const re2::RE2>(route.match.path_regex);
-      }
-      for (const auto& header : route.match.headers) {
-        HeaderMatcher matcher{&header, nullptr};
-        if (header.kind == config::HeaderMatch::Kind::kRegex) {
-          matcher.regex = std::make_shared<const re2::RE2>(header.value);
-        }
-        route_runtime.headers.push_back(std::move(matcher));
       }
       auto find_cluster = [&](const std::string& name) -> std::optional<size_t> {
         for (const auto& cluster : runtime->clusters) {

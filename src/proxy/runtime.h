@@ -9,22 +9,15 @@
 
 #include "config/schema.h"
 #include "proxy/rate_limiter.h"
+#include "tls/authorization.h"
+#include "upstream/cluster_manager.h"
+#include "upstream/cluster_state.h"
 
 namespace re2 {
 class RE2;
 }
 
 namespace pillion::proxy {
-
-struct Endpoint {
-  static constexpr size_t kNotPooled = static_cast<size_t>(-1);
-
-  boost::asio::ip::tcp::endpoint address;
-  std::string label;      // "127.0.0.1:8080" for logs
-  std::string authority;  // as configured, for a Host header when the client sent none
-  size_t id = 0;          // index into Runtime::endpoints (pool slot), or kNotPooled
-  std::optional<boost::asio::ip::address> source;  // bind here before connecting
-};
 
 // Where a cluster's requests go.
 enum class Destination : uint8_t {
@@ -34,10 +27,11 @@ enum class Destination : uint8_t {
 };
 
 struct ClusterRuntime {
-  const config::Cluster* config = nullptr;
+  const config::Cluster* config = nullptr;  // the state's own copy, or a built-in cluster
+  upstream::ClusterStatePtr state;          // endpoints, breakers, health; null when built in
   Destination destination = Destination::kEndpoints;
-  std::vector<size_t> endpoints;  // ids
   size_t index = 0;
+  size_t stats_slot = static_cast<size_t>(-1);  // observe::Stats::cluster_slot (proxy/reload.h)
 };
 
 // A header condition of a route, its regex compiled once.
@@ -55,6 +49,7 @@ struct RouteRuntime {
   std::shared_ptr<RateLimiter> rate_limiter;   // shared by the workers; null: no limit
   std::shared_ptr<const re2::RE2> path_regex;  // compiled match.path_regex, or null
   std::vector<HeaderMatcher> headers;
+  std::shared_ptr<const tls::Authorization> authorization;  // null: no rules of its own
 };
 
 struct ListenerRuntime {
@@ -62,11 +57,14 @@ struct ListenerRuntime {
   std::vector<RouteRuntime> routes;
   // Transparent listeners: where a request that matches no route goes.
   std::optional<RouteRuntime> fallback;
+  std::shared_ptr<const tls::Authorization> authorization;  // null: no rules
 };
 
 struct Runtime {
   config::SnapshotPtr config;
-  std::vector<Endpoint> endpoints;
+  // Keeps cluster state across reloads and runs health checks and DNS refreshes.
+  std::shared_ptr<upstream::ClusterManager> cluster_manager;
+  size_t workers = 1;
   std::vector<ClusterRuntime> clusters;
   std::vector<ListenerRuntime> listeners;
   // Built-in clusters and routes of transparent listeners (stable addresses for the pointers).
@@ -76,7 +74,10 @@ struct Runtime {
 
 using RuntimePtr = std::shared_ptr<const Runtime>;
 
-// Resolves every endpoint (DNS names once, at startup); false with `error` on failure.
-RuntimePtr build_runtime(config::SnapshotPtr config, std::string& error);
+// Resolves every endpoint (names again every dns_refresh, in the background); null with
+// `error` on failure. `workers`: how many workers will share the runtime.
+RuntimePtr build_runtime(config::SnapshotPtr config,
+                         std::shared_ptr<upstream::ClusterManager> cluster_manager, size_t workers,
+                         std::string& error);
 
 }  // namespace pillion::proxy

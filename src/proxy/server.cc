@@ -1,5 +1,7 @@
 #include "proxy/server.h"
 
+#include "tls/identity_watcher.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,7 +19,9 @@
 #include "observe/stats.h"
 #include "observe/tracing/exporter.h"
 #include "proxy/admin_api.h"
+#include "proxy/config_watcher.h"
 #include "proxy/lifecycle.h"
+#include "proxy/reload.h"
 #include "proxy/worker.h"
 
 namespace pillion::proxy {
@@ -74,29 +78,19 @@ bool is_loopback(const std::string& host) {
   return !ec && ip.is_loopback();
 }
 
-// The label space of the per-route metrics: every listener with the clusters it can reach.
+// The listeners of the per-route metrics, and room for the clusters of this config and of
+// later reloads (bind_stats registers them).
 observe::MetricLayout metric_layout(const Runtime& runtime) {
   observe::MetricLayout layout;
   layout.config_version = runtime.config->version;
-  for (const auto& cluster : runtime.clusters) {
-    layout.clusters.push_back(cluster.config->name);
-  }
+  layout.cluster_capacity =
+      std::max(observe::Stats::kDefaultClusterCapacity, 2 * runtime.clusters.size());
   for (const auto& listener : runtime.listeners) {
     auto& out = layout.listeners.emplace_back();
     out.name = listener.config->name;
     out.direction = listener.config->mode == config::ListenerMode::kTransparentInbound
                         ? observe::Direction::kInbound
                         : observe::Direction::kOutbound;
-    out.reachable.assign(runtime.clusters.size(), false);
-    for (const auto& route : listener.routes) {
-      out.reachable[route.cluster] = true;
-      for (const auto& [cumulative, cluster] : route.weighted) {
-        out.reachable[cluster] = true;
-      }
-    }
-    if (listener.fallback) {
-      out.reachable[listener.fallback->cluster] = true;
-    }
   }
   return layout;
 }
@@ -119,6 +113,8 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   }
 
   observe::Stats stats(worker_count, metric_layout(*runtime));
+  // Nothing else holds the runtime yet: give its clusters their stats slots.
+  bind_stats(const_cast<Runtime&>(*runtime), stats);
   std::unique_ptr<observe::AccessLogWriter> access_log;
   if (config.access_log.enabled) {
     access_log = std::make_unique<observe::AccessLogWriter>(config.access_log.path,
@@ -144,6 +140,28 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     };
   }
 
+  asio::io_context main_context(1);
+  // The workload identity for mutual TLS: loaded before anything listens (a proxy without a
+  // valid certificate must not start), then watched for rotations on the main thread.
+  std::unique_ptr<tls::IdentityWatcher> identity;
+  if (config.tls) {
+    tls::IdentityWatcherOptions watch_options;
+    watch_options.poll_interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.tls->poll_interval);
+    identity = std::make_unique<tls::IdentityWatcher>(
+        main_context, tls::IdentityFiles{config.tls->cert, config.tls->key, config.tls->ca},
+        watch_options);
+    std::string error;
+    if (!identity->load(error)) {
+      spdlog::error("tls: {}", error);
+      return 1;
+    }
+    identity->start();
+    auto current = identity->current();
+    spdlog::info("tls: workload identity {} (serial {}, expires {})", current->spiffe_id(),
+                 current->serial(), tls::format_time(current->not_after()));
+  }
+
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<uint16_t> ports;  // per listener: port 0 becomes the port the first worker got
   for (const auto& listener : runtime->listeners) {
@@ -152,6 +170,7 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   for (int i = 0; i < worker_count; ++i) {
     workers.push_back(std::make_unique<Worker>(i, runtime, stats.worker(i), access_log.get(),
                                                span_exporter.get()));
+    workers.back()->set_identity(identity.get());
     for (size_t l = 0; l < runtime->listeners.size(); ++l) {
       std::string error;
       ports[l] = workers.back()->bind(runtime->listeners[l], ports[l], error);
@@ -162,11 +181,11 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
   }
 
-  asio::io_context main_context(1);
   asio::signal_set signals(main_context, SIGINT, SIGTERM, SIGHUP);
   std::function<void()> on_stopped;
   Lifecycle lifecycle(main_context, workers, config.timeouts.drain, [&] { on_stopped(); });
-  AdminContext admin_context{stats, *runtime, lifecycle, worker_count};
+  AdminContext admin_context{stats, runtime, lifecycle, worker_count};
+  admin_context.identity = identity.get();
   admin::AdminServer admin(main_context, [&](auto method, auto path, auto query) {
     return handle_admin(method, path, query, admin_context);
   });
@@ -189,7 +208,7 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
   // probe never depends on the data path or the loopback-only admin port.
   admin::AdminServer metrics(main_context, [&](auto, auto path, auto) -> admin::AdminResponse {
     if (path == "/stats/prometheus" || path == "/metrics") {
-      return {200, "text/plain; version=0.0.4; charset=utf-8", stats.render_prometheus()};
+      return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(admin_context)};
     }
     return {404, "text/plain; charset=utf-8", "metrics are at /stats/prometheus\n"};
   });
@@ -208,8 +227,38 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     }
   }
 
+  runtime->cluster_manager->start();  // health checks and DNS refreshes
   for (auto& worker : workers) {
     worker->start();
+  }
+
+  // Reload: SIGHUP, or a change of the file. Only the main thread builds and publishes runtimes.
+  std::unique_ptr<Reloader> reloader;
+  std::unique_ptr<ConfigWatcher> watcher;
+  if (!options.config_path.empty()) {
+    Reloader::Hooks hooks;
+    hooks.build = [&, clusters = runtime->cluster_manager](config::SnapshotPtr snapshot,
+                                                           std::string& error) {
+      return build_runtime(std::move(snapshot), clusters, static_cast<size_t>(worker_count), error);
+    };
+    hooks.publish = [&](const RuntimePtr& next) {
+      for (auto& worker : workers) {
+        worker->update_runtime(next);
+      }
+      admin_context.runtime = next;
+    };
+    hooks.overrides = options.config_overrides;
+    reloader = std::make_unique<Reloader>(options.config_path, runtime, stats, std::move(hooks));
+    if (options.watch_config) {
+      ConfigWatcherOptions watch_options;
+      watch_options.poll_interval = options.config_poll_interval;
+      watcher = std::make_unique<ConfigWatcher>(
+          main_context, options.config_path, [&](std::string content) { reloader->apply(content); },
+          watch_options);
+      if (watcher->start()) {
+        spdlog::info("watching {} for changes", options.config_path);
+      }
+    }
   }
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     auto address = config.listeners[l].address;
@@ -228,6 +277,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     admin.stop();
     metrics.stop();
     readiness.stop();
+    if (watcher) {
+      watcher->stop();
+    }
     signals.cancel();
   };
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -236,9 +288,17 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
           return;
         }
         if (number == SIGHUP) {
-          spdlog::info("SIGHUP: reopening the access log");
+          spdlog::info("SIGHUP: reopening the access log{}",
+                       reloader ? ", reloading the config" : "");
           if (access_log) {
             access_log->reopen();
+          }
+          if (reloader) {
+            std::string content;
+            reloader->reload_file(content);
+            if (watcher && !content.empty()) {
+              watcher->note_content(content);  // no second reload of the same content
+            }
           }
         } else {
           lifecycle.drain(number == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -254,6 +314,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     worker->join();
   }
   workers.clear();
+  watcher.reset();
+  reloader.reset();
+  runtime->cluster_manager->stop();
   if (access_log) {
     access_log->stop();
   }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,6 +16,8 @@
 #include "observe/tracing/sampler.h"
 #include "observe/tracing/span.h"
 #include "proxy/router.h"
+#include "tls/tls_context.h"
+#include "upstream/backoff.h"
 
 #include <sys/socket.h>
 
@@ -112,32 +115,34 @@ FaultDecision decide_fault(const config::Fault& fault, const http::Head& head) {
 
 Session::Session(Worker& worker, tcp::socket socket, const ListenerRuntime& listener)
     : worker_(worker),
-      socket_(std::move(socket)),
-      listener_(listener),
-      config_(*worker.runtime().config),
-      in_(buffer_size_for(config_.limits.max_request_header_bytes)),
-      upstream_in_(buffer_size_for(config_.limits.max_response_header_bytes)),
-      request_parser_(parser_limit(config_.limits.max_request_header_bytes)),
-      response_parser_(parser_limit(config_.limits.max_response_header_bytes)),
+      downstream_(std::move(socket)),
+      runtime_(worker.runtime_ptr()),
+      listener_(&listener),
+      config_(runtime_->config.get()),
+      in_(buffer_size_for(config_->limits.max_request_header_bytes)),
+      upstream_in_(buffer_size_for(config_->limits.max_response_header_bytes)),
+      request_parser_(parser_limit(config_->limits.max_request_header_bytes)),
+      response_parser_(parser_limit(config_->limits.max_response_header_bytes)),
       self_(std::make_shared<Session*>(this)) {
   worker_.link(*this);
   worker_.stats().downstream_cx_total.add();
   worker_.stats().downstream_cx_active.add();
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = downstream_.socket().remote_endpoint(ec);
   if (!ec) {
     client_ip_ = remote.address().to_string();
-    client_address_ = remote.address().is_v6() ? fmt::format("[{}]:{}", client_ip_, remote.port())
-                                               : fmt::format("{}:{}", client_ip_, remote.port());
+    client_address_ = upstream::endpoint_label(remote);
   }
-  socket_.set_option(tcp::no_delay(true), ec);
+  downstream_.socket().set_option(tcp::no_delay(true), ec);
   out_.reserve(4096);
   response_head_.reserve(2048);
   exchange_.method.reserve(16);
   exchange_.path.reserve(256);
 }
 
-void Session::captured(Endpoint destination, std::string_view first_bytes) {
+void Session::captured(upstream::HostPtr destination, std::string_view first_bytes,
+                       bool terminate_tls) {
+  terminate_tls_ = terminate_tls;
   captured_destination_ = std::move(destination);
   std::memcpy(in_.write_pointer(), first_bytes.data(), first_bytes.size());
   in_.commit(first_bytes.size());
@@ -157,16 +162,17 @@ void Session::watch_client() {
     return;
   }
   client_wait_pending_ = true;
-  socket_.async_wait(tcp::socket::wait_read, [self = self_](const boost::system::error_code& ec) {
-    Session* session = *self;
-    if (session == nullptr) {
-      return;
-    }
-    session->client_wait_pending_ = false;
-    if (!ec) {
-      session->on_client_readable();
-    }
-  });
+  downstream_.socket().async_wait(tcp::socket::wait_read,
+                                  [self = self_](const boost::system::error_code& ec) {
+                                    Session* session = *self;
+                                    if (session == nullptr) {
+                                      return;
+                                    }
+                                    session->client_wait_pending_ = false;
+                                    if (!ec) {
+                                      session->on_client_readable();
+                                    }
+                                  });
 }
 
 void Session::on_client_readable() {
@@ -174,7 +180,7 @@ void Session::on_client_readable() {
     return;
   }
   char byte;
-  ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(downstream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
     return;  // a pipelined request waits its turn; or a spurious wakeup
   }
@@ -191,7 +197,7 @@ void Session::arm(Phase phase, core::Duration timeout) {
 }
 
 void Session::refresh_stream_deadline() {
-  auto timeout = config_.timeouts.stream_idle;
+  auto timeout = config_->timeouts.stream_idle;
   deadline_ = timeout.count() == 0 ? Clock::time_point::max() : worker_.now() + timeout;
 }
 
@@ -217,7 +223,7 @@ void Session::on_tick(Clock::time_point now) {
   switch (phase_) {
     case Phase::kIdle:
     case Phase::kRequestHead:
-      socket_.cancel(ignored);
+      downstream_.socket().cancel(ignored);
       break;
     case Phase::kConnect:
     case Phase::kAwaitResponse:
@@ -226,7 +232,7 @@ void Session::on_tick(Clock::time_point now) {
       }
       break;
     case Phase::kStreaming:
-      socket_.cancel(ignored);
+      downstream_.socket().cancel(ignored);
       if (upstream_ != nullptr) {
         upstream_->cancel(ignored);
       }
@@ -237,14 +243,14 @@ void Session::on_tick(Clock::time_point now) {
 void Session::on_drain() {
   if (phase_ == Phase::kIdle) {
     boost::system::error_code ignored;
-    socket_.cancel(ignored);
+    downstream_.socket().cancel(ignored);
   }
 }
 
 void Session::abort() {
   aborted_ = true;
   boost::system::error_code ignored;
-  socket_.cancel(ignored);
+  downstream_.socket().cancel(ignored);
   if (upstream_ != nullptr) {
     upstream_->cancel(ignored);
   }
@@ -252,17 +258,20 @@ void Session::abort() {
 
 void Session::close_now() {
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  downstream_.socket().close(ignored);
   if (upstream_ != nullptr) {
     upstream_->close(ignored);  // the gauge of open upstream connections no longer matters
   }
 }
 
 awaitable<void> Session::run() {
-  while (!aborted_) {
+  bool serve = co_await start_tls_if_asked();
+  while (serve && !aborted_) {
+    adopt_newest_runtime();
     if (!co_await read_request_head()) {
       break;
     }
+    adopt_newest_runtime();  // a reload while the connection sat idle
     bool keep_going = co_await handle_request();
     log_request();
     if (!keep_going || exchange_.close_after || worker_.draining()) {
@@ -273,24 +282,118 @@ awaitable<void> Session::run() {
   if (linger_ && !aborted_) {
     co_await linger();
   }
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
-  socket_.close(ignored);
+  downstream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  downstream_.socket().close(ignored);
   if (captured_idle_) {
-    worker_.pool().discard(*captured_idle_);
+    worker_.pool().discard(*captured_idle_, nullptr);
     captured_idle_.reset();
   }
+}
+
+// A reload gave the worker a new runtime: the next request on this connection uses it (the
+// listener is found again by name; reloads keep the listener set).
+void Session::adopt_newest_runtime() {
+  const RuntimePtr& newest = worker_.runtime_ptr();
+  if (newest == runtime_) {
+    return;
+  }
+  for (const auto& listener : newest->listeners) {
+    if (listener.config->name == listener_->config->name) {
+      runtime_ = newest;
+      listener_ = &listener;
+      config_ = newest->config.get();
+      return;
+    }
+  }
+}
+
+// Mutual TLS on the client's side, when the listener asks for it: STRICT requires it (a
+// plaintext client is refused), PERMISSIVE takes either, told apart by the first byte (a TLS
+// record of type handshake). False when the connection is to be closed.
+awaitable<bool> Session::start_tls_if_asked() {
+  if (terminate_tls_) {
+    co_return co_await accept_tls();
+  }
+  auto mode = listener_->config->tls.mode;
+  if (mode == config::InboundTls::kDisabled ||
+      listener_->config->mode != config::ListenerMode::kHttp) {
+    co_return true;  // captured connections were sorted out by the capture listener
+  }
+  arm(Phase::kIdle, config_->timeouts.idle);
+  auto [ec] = co_await downstream_.socket().async_wait(tcp::socket::wait_read, kUse);
+  uint8_t first = 0;
+  ssize_t n = ec ? -1 : ::recv(downstream_.socket().native_handle(), &first, 1, MSG_PEEK);
+  if (n <= 0) {
+    co_return false;  // gone, or idle past the timeout
+  }
+  if (first == 0x16) {
+    co_return co_await accept_tls();
+  }
+  if (mode == config::InboundTls::kStrict) {
+    worker_.stats().downstream_tls_plaintext_refused.add();
+    spdlog::info("listener {}: refused plaintext connection from {}: mutual TLS is required",
+                 listener_->config->name, client_address_);
+    co_return false;
+  }
+  co_return true;
+}
+
+// The TLS handshake as server, with the workload identity current at this moment (a rotation
+// changes what later handshakes present; this connection keeps its context).
+awaitable<bool> Session::accept_tls() {
+  auto& stats = worker_.stats();
+  tls_identity_ = worker_.identity_ptr();
+  if (!tls_identity_) {
+    spdlog::error("listener {}: mutual TLS asked for, but no workload identity is loaded",
+                  listener_->config->name);
+    co_return false;
+  }
+  auto& tls = downstream_.start_tls(*tls_identity_->server_context());
+  arm(Phase::kRequestHead, config_->timeouts.request_headers);
+  boost::system::error_code ec;
+  if (in_.empty()) {
+    std::tie(ec) = co_await tls.async_handshake(asio::ssl::stream_base::server, kUse);
+  } else {
+    // The capture listener read the first bytes of the ClientHello to detect TLS.
+    size_t used = 0;
+    std::tie(ec, used) = co_await tls.async_handshake(asio::ssl::stream_base::server,
+                                                      asio::buffer(in_.data(), in_.size()), kUse);
+    in_.clear();
+  }
+  if (ec) {
+    stats.downstream_tls_handshake_failures.add();
+    spdlog::info("listener {}: TLS handshake with {} failed: {}", listener_->config->name,
+                 client_address_, tls::handshake_error(tls.native_handle(), ec));
+    co_return false;
+  }
+  stats.downstream_tls_handshakes.add();
+  peer_id_ = tls::peer_spiffe_id(tls.native_handle()).value_or("");
+  co_return true;
+}
+
+// The listener's and the route's rules both let the client's identity in (a plaintext client
+// has none).
+bool Session::authorized() const {
+  for (const auto* rules :
+       {listener_->authorization.get(),
+        exchange_.route != nullptr ? exchange_.route->authorization.get() : nullptr}) {
+    if (rules != nullptr && !rules->allows(peer_id_)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // After an error reply the client may still be sending a body; closing at once would make the
 // kernel answer with RST and the client could lose our reply. Read and discard for a while.
 awaitable<void> Session::linger() {
   boost::system::error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  downstream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   arm(Phase::kStreaming, std::chrono::seconds(2));
   size_t discarded = 0;
   while (discarded < (1 << 20)) {
     in_.clear();
-    auto [ec, n] = co_await socket_.async_read_some(
+    auto [ec, n] = co_await downstream_.async_read_some(
         asio::buffer(in_.write_pointer(), in_.write_space()), kUse);
     if (ec) {
       break;
@@ -306,7 +409,16 @@ void Session::reset_exchange() {
   e.incoming_request_id.clear();
   e.request_id_view = {};
   e.route = nullptr;
-  e.endpoint = nullptr;
+  e.host = nullptr;
+  e.host_set.reset();
+  e.cluster_state = nullptr;
+  e.replayable = false;
+  e.holds_retry = false;
+  e.try_failed_host = false;
+  e.per_try_deadline = false;
+  e.route_deadline = Clock::time_point::max();
+  e.retry_delay = core::Duration::zero();
+  e.body_remaining = 0;
   e.trace_hop.context.flags = 0;  // no span unless this request gets one
   e.head_request = false;
   e.client_keep_alive = true;
@@ -337,9 +449,9 @@ awaitable<bool> Session::read_request_head() {
   if (got_bytes) {
     exchange_.start = Clock::now();
     exchange_.start_wall = std::chrono::system_clock::now();
-    arm(Phase::kRequestHead, config_.timeouts.request_headers);
+    arm(Phase::kRequestHead, config_->timeouts.request_headers);
   } else {
-    arm(Phase::kIdle, config_.timeouts.idle);
+    arm(Phase::kIdle, config_->timeouts.idle);
   }
   while (true) {
     if (!in_.empty()) {
@@ -369,7 +481,7 @@ awaitable<bool> Session::read_request_head() {
         co_return !log_and_stop();
       }
     }
-    auto [ec, n] = co_await socket_.async_read_some(
+    auto [ec, n] = co_await downstream_.async_read_some(
         asio::buffer(in_.write_pointer(), in_.write_space()), kUse);
     if (ec) {
       if (got_bytes && timed_out_ == Phase::kRequestHead) {
@@ -386,7 +498,7 @@ awaitable<bool> Session::read_request_head() {
       got_bytes = true;
       exchange_.start = Clock::now();
       exchange_.start_wall = std::chrono::system_clock::now();
-      arm(Phase::kRequestHead, config_.timeouts.request_headers);
+      arm(Phase::kRequestHead, config_->timeouts.request_headers);
     }
   }
   co_return true;
@@ -439,10 +551,10 @@ awaitable<bool> Session::handle_request() {
   }
   ensure_request_id();
   auto& ids = http::thread_id_generator();
-  auto incoming_trace = http::extract_trace(head, config_.tracing.accept);
-  bool sampled = observe::tracing::Sampler(config_.tracing.sampling).sample(incoming_trace, ids);
+  auto incoming_trace = http::extract_trace(head, config_->tracing.accept);
+  bool sampled = observe::tracing::Sampler(config_->tracing.sampling).sample(incoming_trace, ids);
   exchange_.trace_hop = http::next_hop(incoming_trace, sampled, ids);
-  exchange_.trace_headers.format(exchange_.trace_hop, config_.tracing.emit);
+  exchange_.trace_headers.format(exchange_.trace_hop, config_->tracing.emit);
 
   auto fail_before_upstream = [&](int status, std::string_view detail, Flag flag,
                                   std::string_view extra_headers = {}) {
@@ -479,21 +591,42 @@ awaitable<bool> Session::handle_request() {
   std::string_view absolute_authority;
   std::string_view origin_target;
   bool absolute = split_absolute_target(head.target, absolute_authority, origin_target);
+  if (absolute && !http::valid_host(absolute_authority)) {
+    // Userinfo ("user@host", RFC 9110 §4.2.4) or a malformed host would become the Host header.
+    exchange_.close_after = true;
+    co_await fail_before_upstream(400, "invalid authority in the request target",
+                                  Flag::kDownstreamProtocolError);
+    co_return false;
+  }
+  if (absolute && !origin_target.starts_with('/')) {
+    origin_target_.assign("/").append(origin_target);  // "http://h?q=1" asks for "/?q=1"
+    origin_target = origin_target_;
+  }
   std::string_view route_host = absolute ? absolute_authority : host.value_or("");
   exchange_.route =
-      match_route(listener_, route_host, absolute ? origin_target : head.target, head);
-  if (exchange_.route == nullptr && listener_.fallback) {
-    exchange_.route = &*listener_.fallback;
+      match_route(*listener_, route_host, absolute ? origin_target : head.target, head);
+  if (exchange_.route == nullptr && listener_->fallback) {
+    exchange_.route = &*listener_->fallback;
   }
   if (exchange_.route == nullptr) {
     std::string detail = fmt::format("no route for host '{}'", route_host);
     co_await fail_before_upstream(404, detail, Flag::kNoRoute);
     co_return !exchange_.close_after;
   }
+  if (!authorized()) {
+    worker_.stats().downstream_rq_denied.add();
+    spdlog::info("listener {}: denied {} {} from {} ({})", listener_->config->name,
+                 exchange_.method, exchange_.path, client_address_,
+                 peer_id_.empty() ? std::string("no client certificate") : peer_id_);
+    std::string detail = peer_id_.empty() ? std::string("a client certificate is required here")
+                                          : fmt::format("{} is not allowed here", peer_id_);
+    co_await fail_before_upstream(403, detail, Flag::kAccessDenied);
+    co_return !exchange_.close_after;
+  }
   if (!co_await enforce_route_policy(head)) {
     co_return !exchange_.close_after;
   }
-  auto body_limit = config_.limits.max_request_body_bytes;
+  auto body_limit = config_->limits.max_request_body_bytes;
   if (body_limit > 0 && head.body == http::BodyKind::kContentLength &&
       head.content_length > body_limit) {
     exchange_.close_after = true;
@@ -513,22 +646,15 @@ awaitable<bool> Session::handle_request() {
     exchange_.expect_continue = head.body != http::BodyKind::kNone && !exchange_.http10;
   }
 
-  const auto& runtime = worker_.runtime();
   exchange_.cluster = pick_cluster(*exchange_.route);
-  const auto& cluster = runtime.clusters[exchange_.cluster];
-  const Endpoint* chosen = nullptr;
-  if (cluster.destination == Destination::kEndpoints) {
-    size_t pick = worker_.next_round_robin(cluster.index) % cluster.endpoints.size();
-    chosen = &runtime.endpoints[cluster.endpoints[pick]];
-  } else if (captured_destination_) {
-    chosen = &*captured_destination_;
-  } else {
+  const auto& cluster = runtime_->clusters[exchange_.cluster];
+  if (cluster.destination != Destination::kEndpoints && !captured_destination_) {
     std::string detail = fmt::format("cluster {} needs a captured connection (transparent mode)",
                                      cluster.config->name);
     co_await fail_before_upstream(502, detail, Flag::kNoRoute);
     co_return !exchange_.close_after;
   }
-  const Endpoint& endpoint = *chosen;
+  exchange_.cluster_state = cluster.state.get();
 
   http::UpstreamRequestContext context;
   context.request_id = exchange_.request_id_view;
@@ -536,16 +662,29 @@ awaitable<bool> Session::handle_request() {
   context.trace_headers = exchange_.trace_headers.lines();
   // A transparent outbound hop is the app's own call, not a new client: like Istio's outbound,
   // it leaves X-Forwarded-For to the receiving side (else the caller appears twice).
-  if (listener_.config->mode != config::ListenerMode::kTransparentOutbound) {
+  if (listener_->config->mode != config::ListenerMode::kTransparentOutbound) {
     context.client_ip = client_ip_;
   }
-  context.authority = endpoint.authority;
+  // For an HTTP/1.0 request without Host: the cluster's first endpoint as configured.
+  std::string authority = cluster.destination == Destination::kEndpoints
+                              ? cluster.config->endpoints.front().address.to_string()
+                              : captured_destination_->authority();
+  context.authority = authority;
   if (absolute) {
     context.target_override = origin_target;
     context.host_override = absolute_authority;
   }
   out_.clear();
   http::build_upstream_request(head, context, out_);
+
+  // Safe to send again: an idempotent method, an Idempotency-Key (the client vouches for it),
+  // or a route that says so. A body must be read ahead (within the retry buffer) to be resent.
+  const auto& retry = exchange_.route->config->retry;
+  bool replayable_method = request_is_idempotent() || head.find("idempotency-key").has_value() ||
+                           (retry && retry->replay_non_idempotent);
+  exchange_.replayable = replayable_method && head.body == http::BodyKind::kNone;
+  exchange_.body_remaining = head.body == http::BodyKind::kContentLength ? head.content_length : 0;
+  replay_body_.clear();
 
   if (exchange_.expect_continue) {
     // Like Envoy by default: answer 100 here and strip Expect, so a client never waits on an
@@ -554,15 +693,18 @@ awaitable<bool> Session::handle_request() {
       co_return false;
     }
   }
-
-  Outcome outcome = co_await forward_once(endpoint, true);
-  if (outcome == Outcome::kRetryFresh) {
-    stats.upstream_rq_stale_retry.add();
-    outcome = co_await forward_once(endpoint, false);
-    if (outcome == Outcome::kRetryFresh) {
-      co_await send_local_reply(502, "upstream closed the connection before responding",
-                                Flag::kUpstreamReset);
+  if (retry && replayable_method && head.body != http::BodyKind::kNone) {
+    exchange_.replayable = co_await buffer_request_body(retry->buffer_limit);
+    if (exchange_.response_started) {
+      co_return false;  // the client failed while sending its body; it was answered
     }
+  }
+  auto route_timeout = exchange_.route->config->timeout;
+  exchange_.route_deadline =
+      route_timeout.count() == 0 ? Clock::time_point::max() : Clock::now() + route_timeout;
+
+  if (!co_await forward(cluster)) {
+    co_return false;
   }
   if (!exchange_.body_complete) {
     exchange_.close_after = true;
@@ -609,86 +751,504 @@ awaitable<bool> Session::enforce_route_policy(const http::Head& head) {
   co_return true;
 }
 
-awaitable<bool> Session::connect(const Endpoint& endpoint, tcp::socket& upstream) {
+// Sends 503 UO for a full circuit breaker of the request's cluster.
+awaitable<void> Session::send_overflow(std::string_view limit) {
+  const auto& cluster = *runtime_->clusters[exchange_.cluster].config;
+  worker_.stats().upstream_rq_overflow.add();
+  std::string detail = fmt::format("cluster {} is at its {} limit", cluster.name, limit);
+  co_await send_local_reply(503, detail, Flag::kUpstreamOverflow, "x-pillion-overloaded: true\r\n");
+}
+
+// The request's breaker, its tries and their retries. False when the connection must close.
+awaitable<bool> Session::forward(const ClusterRuntime& cluster) {
+  using Resource = upstream::ClusterLimits::Resource;
+  auto* state = cluster.state.get();
+  if (state != nullptr && !state->limits().try_acquire(Resource::kRequests)) {
+    if (!exchange_.body_complete) {
+      exchange_.close_after = true;  // the body was not read
+      linger_ = true;
+    }
+    co_await send_overflow("max_requests");
+    co_return true;
+  }
+  co_await forward_with_retries(cluster);
+  if (state != nullptr) {
+    state->limits().release(Resource::kRequests);
+    if (exchange_.holds_retry) {
+      state->limits().release(Resource::kRetries);
+    }
+  }
+  exchange_.holds_retry = false;
+  co_return true;
+}
+
+awaitable<Session::Outcome> Session::forward_with_retries(const ClusterRuntime& cluster) {
   auto& stats = worker_.stats();
-  const auto& cluster = worker_.runtime().clusters[exchange_.cluster];
+  const upstream::Host* previous = nullptr;
+  while (true) {
+    upstream::Host* host = nullptr;
+    if (cluster.destination == Destination::kEndpoints) {
+      auto& slot = worker_.cluster_slot(*cluster.state);
+      auto pick =
+          slot.balancer.pick(*slot.hosts, worker_.now(), cluster.config->panic_threshold, previous);
+      if (pick.host == nullptr) {
+        std::string detail = fmt::format("no healthy endpoint in cluster {}", cluster.config->name);
+        co_await send_local_reply(503, detail, Flag::kNoHealthyUpstream);
+        co_return Outcome::kFailed;
+      }
+      if (exchange_.host_set != slot.hosts) {
+        exchange_.host_set = slot.hosts;
+      }
+      host = pick.host;
+    } else {
+      host = captured_destination_.get();
+    }
+    Outcome outcome = co_await forward_once(*host, true);
+    if (outcome == Outcome::kRetryFresh) {
+      stats.upstream_rq_stale_retry.add();
+      outcome = co_await forward_once(*host, false);
+      if (outcome == Outcome::kRetryFresh) {
+        co_await send_local_reply(502, "upstream closed the connection before responding",
+                                  Flag::kUpstreamReset);
+        outcome = Outcome::kFailed;
+      }
+    }
+    if (outcome != Outcome::kRetry) {
+      co_return outcome;
+    }
+    stats.upstream_rq_retry.add();
+    previous = host;
+    if (exchange_.retry_delay.count() > 0 && !co_await wait_before_retry()) {
+      co_return Outcome::kFailed;
+    }
+  }
+}
+
+// The backoff (or Retry-After) before a retry, watching the client: one that hangs up meanwhile
+// ends the request (DC) instead of a retry nobody will read. False when not to retry.
+awaitable<bool> Session::wait_before_retry() {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer backoff(worker_.context());
+  backoff.expires_after(exchange_.retry_delay);
+  bool client_waiting = in_.empty();  // pipelined bytes already read: nothing to watch
+  while (true) {
+    if (!client_waiting) {
+      co_await backoff.async_wait(kUse);
+      break;
+    }
+    auto woke = co_await (backoff.async_wait(kUse) ||
+                          downstream_.socket().async_wait(tcp::socket::wait_read, kUse));
+    if (woke.index() == 0) {
+      break;
+    }
+    char byte;
+    ssize_t n = ::recv(downstream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      exchange_.flags |= flag_bit(Flag::kDownstreamDisconnect);
+      exchange_.close_after = true;
+      exchange_.response_started = true;  // nobody to answer
+      co_return false;
+    }
+    client_waiting = n < 0;  // bytes: a pipelined request (or TLS record) waits its turn
+  }
+  if (aborted_) {
+    co_await send_local_reply(503, "the proxy is shutting down", Flag::kLocalReset);
+    co_return false;
+  }
+  co_return true;
+}
+
+// Reads the request body ahead, as framed, into replay_body_ so a try can be repeated. True
+// when all of it fits in `limit`; else what was read goes first and the rest streams (and the
+// request cannot be retried). On a client failure a local reply is sent.
+awaitable<bool> Session::buffer_request_body(uint64_t limit) {
+  bool chunked = exchange_.body == http::BodyKind::kChunked;
+  auto body_limit = config_->limits.max_request_body_bytes;
+  arm(Phase::kStreaming, config_->timeouts.stream_idle);
+  while (true) {
+    if (!in_.empty()) {
+      size_t raw = 0;
+      uint64_t payload = 0;
+      bool done = false;
+      if (chunked) {
+        auto progress = request_parser_.parse_chunked(in_.view());
+        if (progress.status == http::ParseStatus::kBadMessage ||
+            (progress.consumed == 0 && progress.status == http::ParseStatus::kNeedMore &&
+             in_.write_space() == 0)) {
+          exchange_.close_after = true;
+          co_await send_local_reply(400, "malformed chunked request body",
+                                    Flag::kDownstreamProtocolError);
+          co_return false;
+        }
+        raw = progress.consumed;
+        payload = progress.payload;
+        done = progress.status == http::ParseStatus::kDone;
+      } else {
+        raw = static_cast<size_t>(std::min<uint64_t>(in_.size(), exchange_.body_remaining));
+        payload = raw;
+        exchange_.body_remaining -= raw;
+        done = exchange_.body_remaining == 0;
+      }
+      exchange_.bytes_received += payload;
+      if (body_limit > 0 && exchange_.bytes_received > body_limit) {
+        exchange_.close_after = true;
+        linger_ = true;
+        co_await send_local_reply(413, "request body over the configured limit",
+                                  Flag::kBodyTooLarge);
+        co_return false;
+      }
+      replay_body_.append(in_.data(), raw);
+      in_.consume(raw);
+      if (done) {
+        exchange_.body_complete = true;
+        co_return exchange_.bytes_received <= limit;  // read whole, but replayed only within it
+      }
+      if (exchange_.bytes_received > limit) {
+        co_return false;  // too large to keep: the rest streams, no retry
+      }
+    }
+    auto [ec, n] = co_await downstream_.async_read_some(
+        asio::buffer(in_.write_pointer(), in_.write_space()), kUse);
+    if (ec) {
+      exchange_.close_after = true;
+      if (timed_out_ == Phase::kStreaming) {
+        co_await send_local_reply(408, "request body stalled past the stream idle timeout",
+                                  Flag::kStreamIdleTimeout);
+      } else {
+        exchange_.flags |= flag_bit(Flag::kDownstreamDisconnect);
+        exchange_.response_started = true;  // nobody to answer
+      }
+      co_return false;
+    }
+    in_.commit(n);
+    worker_.stats().downstream_bytes_received.add(n);
+    refresh_stream_deadline();
+  }
+}
+
+// A try failed before anything went downstream: retry when the route's policy allows
+// (`retry_on`: which conditions this failure meets), else answer the client.
+awaitable<Session::Outcome> Session::fail_try(int status, std::string_view detail, Flag flag,
+                                              uint8_t retry_on) {
+  if (claim_retry(retry_on)) {
+    co_return Outcome::kRetry;
+  }
+  co_await send_local_reply(status, detail, flag);
+  co_return Outcome::kFailed;
+}
+
+// Whether the failed try may be repeated: the policy covers the failure, tries and time are
+// left, the request can be replayed, nothing went downstream, and the cluster's retry budget
+// has room. Sets the wait before the retry.
+bool Session::claim_retry(uint8_t retry_on, std::optional<core::Duration> retry_after) {
+  const auto& retry = exchange_.route->config->retry;
+  if (!retry || (retry->on & retry_on) == 0 || !exchange_.replayable ||
+      exchange_.response_started || client_gone_ || aborted_) {
+    return false;
+  }
+  if (exchange_.attempts >= static_cast<int>(retry->attempts)) {
+    exchange_.flags |= flag_bit(Flag::kRetryLimitExceeded);
+    return false;
+  }
+  auto delay = retry_after ? *retry_after
+                           : upstream::backoff_delay(static_cast<uint32_t>(exchange_.attempts - 1),
+                                                     retry->backoff_base, retry->backoff_max,
+                                                     http::thread_id_generator().next_unit());
+  if (Clock::now() + delay >= exchange_.route_deadline) {
+    return false;  // the route's time would run out while waiting
+  }
+  if (exchange_.cluster_state != nullptr) {
+    // Every retry asks the budget again: the retry in flight gives its unit back first.
+    auto& limits = exchange_.cluster_state->limits();
+    if (exchange_.holds_retry) {
+      limits.release(upstream::ClusterLimits::Resource::kRetries);
+      exchange_.holds_retry = false;
+    }
+    if (!limits.try_acquire_retry()) {
+      worker_.stats().upstream_rq_retry_overflow.add();
+      exchange_.flags |= flag_bit(Flag::kRetryLimitExceeded);
+      return false;
+    }
+    exchange_.holds_retry = true;  // until the next retry's claim or the request's end
+  }
+  exchange_.retry_delay = delay;
+  return true;
+}
+
+// A response head whose status the policy retries (5xx, gateway errors, listed codes). A
+// Retry-After longer than retry_after_max is honoured by not retrying.
+bool Session::retry_for_status(const http::Head& response) {
+  const auto& retry = exchange_.route->config->retry;
+  if (!retry) {
+    return false;
+  }
+  int status = response.status;
+  uint8_t retry_on = 0;
+  if (status >= 500) {
+    retry_on |= config::kRetryOn5xx;
+  }
+  if (status == 502 || status == 503 || status == 504) {
+    retry_on |= config::kRetryOnGatewayError;
+  }
+  if (std::find(retry->retriable_status_codes.begin(), retry->retriable_status_codes.end(),
+                status) != retry->retriable_status_codes.end()) {
+    retry_on |= config::kRetryOnRetriableStatusCodes;
+  }
+  if ((retry->on & retry_on) == 0) {
+    return false;
+  }
+  std::optional<core::Duration> retry_after;
+  if (status == 429 || status == 503) {
+    if (auto value = response.find("retry-after")) {
+      retry_after = upstream::parse_retry_after(*value, std::chrono::system_clock::now());
+      if (retry_after && *retry_after > retry->retry_after_max) {
+        return false;
+      }
+    }
+  }
+  return claim_retry(retry_on, retry_after);
+}
+
+// A try's end: its host is less busy, and outlier detection hears how it went.
+void Session::end_try(upstream::Host& host) {
+  auto* state = exchange_.cluster_state;
+  if (state == nullptr) {
+    return;
+  }
+  host.add_active(worker_.index(), -1);
+  auto* outlier = state->outlier();
+  if (outlier == nullptr) {
+    return;
+  }
+  if (exchange_.try_failed_host) {
+    if (outlier->report_failure(host, *exchange_.host_set, Clock::now())) {
+      spdlog::warn("cluster {}: endpoint {} ejected after {} consecutive failures (ejection {})",
+                   state->config().name, host.label(),
+                   state->config().outlier_detection->consecutive_failures,
+                   host.times_ejected.load(std::memory_order_relaxed));
+    }
+  } else if (exchange_.upstream_us >= 0) {
+    outlier->report_success(host);
+  }
+}
+
+// The response head did not come in time: the try's own timeout may be retried, the route's
+// ends the request.
+awaitable<Session::Outcome> Session::response_timeout() {
+  exchange_.try_failed_host = true;
+  if (exchange_.per_try_deadline && Clock::now() < exchange_.route_deadline) {
+    co_return co_await fail_try(
+        504, "upstream per-try timeout", Flag::kUpstreamTimeout,
+        config::kRetryOnReset | config::kRetryOn5xx | config::kRetryOnGatewayError);
+  }
+  co_await send_local_reply(504, "upstream request timeout", Flag::kUpstreamTimeout);
+  co_return Outcome::kFailed;
+}
+
+awaitable<std::optional<Session::Outcome>> Session::connect(upstream::Host& host,
+                                                            Stream& upstream) {
+  using Resource = upstream::ClusterLimits::Resource;
+  auto& stats = worker_.stats();
+  const auto& cluster = (*runtime_).clusters[exchange_.cluster];
+  auto* state = exchange_.cluster_state;
+  // At max_connections, an idle pooled connection of the cluster (to another endpoint) gives
+  // its place up rather than refusing the request.
+  if (state != nullptr && !state->limits().try_acquire(Resource::kConnections) &&
+      !(worker_.pool().close_one_idle(*state) &&
+        state->limits().try_acquire(Resource::kConnections))) {
+    co_await send_overflow("max_connections");
+    co_return Outcome::kFailed;
+  }
+  if (state != nullptr && !state->limits().try_acquire(Resource::kPendingRequests)) {
+    state->limits().release(Resource::kConnections);
+    co_await send_overflow("max_pending_requests");
+    co_return Outcome::kFailed;
+  }
   boost::system::error_code ec;
-  upstream.open(endpoint.address.protocol(), ec);
-  if (!ec && endpoint.source) {
-    upstream.bind(tcp::endpoint(*endpoint.source, 0), ec);
+  upstream.socket().open(host.address().protocol(), ec);
+  if (!ec && host.source) {
+    upstream.socket().bind(tcp::endpoint(*host.source, 0), ec);
   }
   if (!ec) {
     arm(Phase::kConnect, cluster.config->connect_timeout);
-    std::tie(ec) = co_await upstream.async_connect(endpoint.address, kUse);
+    std::tie(ec) = co_await upstream.socket().async_connect(host.address(), kUse);
+  }
+  if (state != nullptr) {
+    state->limits().release(Resource::kPendingRequests);
   }
   if (ec) {
+    if (state != nullptr) {
+      state->limits().release(Resource::kConnections);
+    }
     stats.upstream_cx_connect_fail.add();
     std::string reason =
         timed_out_ == Phase::kConnect ? std::string("connect timeout") : ec.message();
     boost::system::error_code ignored;
-    upstream.close(ignored);
+    upstream.socket().close(ignored);
     exchange_.upstream_reusable = false;
+    exchange_.try_failed_host = true;
+    timed_out_.reset();
     std::string detail = fmt::format("upstream connect error: {}", reason);
-    co_await send_local_reply(502, detail, Flag::kUpstreamConnectFailure);
-    co_return false;
+    co_return co_await fail_try(
+        502, detail, Flag::kUpstreamConnectFailure,
+        config::kRetryOnConnectFailure | config::kRetryOn5xx | config::kRetryOnGatewayError);
   }
-  upstream.set_option(tcp::no_delay(true), ec);
+  upstream.socket().set_option(tcp::no_delay(true), ec);
+  if (auto failed = co_await originate_tls(host, upstream)) {
+    co_return failed;
+  }
   stats.upstream_cx_total.add();
   stats.upstream_cx_active.add();
-  co_return true;
+  co_return std::nullopt;
 }
 
-awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool allow_pooled) {
+// Mutual TLS to the upstream when its cluster asks (or, transparent outbound, the config does
+// for every captured destination): our workload certificate, the peer verified against the
+// bundle and its SPIFFE ID against the cluster's expected IDs, SNI, resumed sessions. A
+// failure counts as a connect failure (UF; retried under connect-failure).
+awaitable<std::optional<Session::Outcome>> Session::originate_tls(upstream::Host& host,
+                                                                  Stream& upstream) {
+  using Resource = upstream::ClusterLimits::Resource;
+  const auto& cluster = runtime_->clusters[exchange_.cluster];
+  const config::ClusterTls* settings = nullptr;
+  if (cluster.config->tls) {
+    settings = &*cluster.config->tls;
+  } else if (cluster.destination == Destination::kOriginalDestination &&
+             config_->transparent.outbound_tls) {
+    settings = &*config_->transparent.outbound_tls;
+  }
+  if (settings == nullptr) {
+    co_return std::nullopt;
+  }
+  auto& stats = worker_.stats();
+  auto identity = worker_.identity_ptr();
+  std::string problem;
+  std::string session_key;
+  if (!identity) {
+    problem = "no workload identity is loaded";
+  } else {
+    auto& tls = upstream.start_tls(*identity->client_context());
+    SSL* ssl = tls.native_handle();
+    // SNI: the configured name, else the endpoint's host when it is a name (not an IP).
+    std::string server_name = settings->sni;
+    if (server_name.empty()) {
+      auto authority = std::string_view(host.authority());
+      auto colon = authority.rfind(':');
+      server_name = std::string(authority.substr(0, colon));
+      boost::system::error_code not_ip;
+      asio::ip::make_address(server_name, not_ip);
+      if (!not_ip || server_name.starts_with('[')) {
+        server_name.clear();
+      }
+    }
+    if (!server_name.empty()) {
+      tls::set_server_name(ssl, server_name);
+    }
+    session_key = host.label() + "|" + server_name;
+    worker_.tls_sessions().apply(ssl, session_key);
+    auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::client, kUse);
+    if (ec) {
+      problem = fmt::format("TLS handshake failed: {}", timed_out_ == Phase::kConnect
+                                                            ? std::string("timeout")
+                                                            : tls::handshake_error(ssl, ec));
+      worker_.tls_sessions().forget(session_key);
+    } else {
+      if (worker_.tls_sessions().resumed(ssl)) {
+        stats.upstream_tls_resumed.add();
+      }
+      auto peer = tls::peer_spiffe_id(ssl);
+      if (!peer || !tls::peer_id_allowed(*peer, settings->expected_ids)) {
+        problem = fmt::format("upstream identity {} is not one the cluster expects",
+                              peer.value_or("(none)"));
+      }
+    }
+  }
+  if (problem.empty()) {
+    stats.upstream_tls_handshakes.add();
+    co_return std::nullopt;
+  }
+  stats.upstream_tls_handshake_failures.add();
+  spdlog::info("cluster {}: {}: {}", cluster.config->name, host.label(), problem);
+  boost::system::error_code ignored;
+  upstream.socket().close(ignored);
+  if (exchange_.cluster_state != nullptr) {
+    exchange_.cluster_state->limits().release(Resource::kConnections);
+  }
+  exchange_.try_failed_host = true;
+  timed_out_.reset();
+  co_return co_await fail_try(
+      502, fmt::format("upstream {}", problem), Flag::kUpstreamConnectFailure,
+      config::kRetryOnConnectFailure | config::kRetryOn5xx | config::kRetryOnGatewayError);
+}
+
+awaitable<Session::Outcome> Session::forward_once(upstream::Host& host, bool allow_pooled) {
   using namespace asio::experimental::awaitable_operators;
   auto& stats = worker_.stats();
   auto& pool = worker_.pool();
+  const auto& cluster = runtime_->clusters[exchange_.cluster];
   ++exchange_.attempts;
-  exchange_.endpoint = &endpoint;
+  exchange_.host = &host;
   exchange_.upstream_reusable = false;
-  tcp::socket upstream(worker_.context());
-  upstream_ = &upstream;
+  exchange_.try_failed_host = false;
+  exchange_.upstream_us = -1;
+  timed_out_.reset();
+  if (exchange_.cluster_state != nullptr) {
+    host.add_active(worker_.index(), 1);
+  }
+  Stream upstream(tcp::socket(worker_.context()));
+  upstream_ = &upstream.socket();
   bool reused = false;
   if (allow_pooled) {
     // A request that could not be retried on a fresh connection is worth one peek more.
-    bool retryable = exchange_.body == http::BodyKind::kNone && request_is_idempotent();
-    if (endpoint.id == Endpoint::kNotPooled) {
-      if (captured_idle_ && connection_looks_open(*captured_idle_)) {
+    bool retryable = exchange_.replayable && exchange_.body_complete;
+    if (host.id() == upstream::Host::kNotPooled) {
+      if (captured_idle_ && connection_looks_open(captured_idle_->socket())) {
         upstream = std::move(*captured_idle_);
         reused = true;
         stats.upstream_rq_pool_reused.add();
       } else if (captured_idle_) {
-        pool.discard(*captured_idle_);
+        pool.discard(*captured_idle_, nullptr);
       }
       captured_idle_.reset();
-    } else if (auto pooled = pool.acquire(endpoint.id, worker_.now(), !retryable)) {
+    } else if (auto pooled =
+                   pool.acquire(host.id(), exchange_.cluster_state, worker_.now(), !retryable)) {
       upstream = std::move(*pooled);
       reused = true;
       stats.upstream_rq_pool_reused.add();
     }
   }
-  if (!reused && !co_await connect(endpoint, upstream)) {
-    upstream_ = nullptr;
-    co_return Outcome::kFailed;
+  if (!reused) {
+    if (auto failed = co_await connect(host, upstream)) {
+      upstream_ = nullptr;
+      end_try(host);
+      co_return *failed;
+    }
   }
   stats.upstream_rq_total.add();
   exchange_.upstream_sent = Clock::now();
-  arm(Phase::kStreaming, config_.timeouts.stream_idle);
-  auto route_timeout = exchange_.route->config->timeout;
-  response_deadline_ =
-      route_timeout.count() == 0 ? Clock::time_point::max() : Clock::now() + route_timeout;
-  auto [ec, written] = co_await asio::async_write(upstream, asio::buffer(out_), kUse);
+  arm(Phase::kStreaming, config_->timeouts.stream_idle);
+  const auto& retry = exchange_.route->config->retry;
+  auto try_deadline = retry && retry->per_try_timeout.count() > 0
+                          ? exchange_.upstream_sent + retry->per_try_timeout
+                          : Clock::time_point::max();
+  exchange_.per_try_deadline = try_deadline < exchange_.route_deadline;
+  response_deadline_ = std::min(try_deadline, exchange_.route_deadline);
+  std::array<asio::const_buffer, 2> request{asio::buffer(out_), asio::buffer(replay_body_)};
+  auto [ec, written] = co_await upstream.async_write(request, kUse);
   Outcome outcome = Outcome::kFailed;
   if (ec) {
-    if (reused && exchange_.body == http::BodyKind::kNone && request_is_idempotent() &&
-        !timed_out_) {
+    if (reused && exchange_.replayable && exchange_.body_complete && !timed_out_) {
       outcome = Outcome::kRetryFresh;
     } else if (timed_out_ == Phase::kAwaitResponse) {
-      co_await send_local_reply(504, "upstream request timeout", Flag::kUpstreamTimeout);
+      outcome = co_await response_timeout();
     } else {
+      exchange_.try_failed_host = true;
       std::string detail = fmt::format("upstream write failed: {}", ec.message());
-      co_await send_local_reply(502, detail, Flag::kUpstreamReset);
+      outcome = co_await fail_try(
+          502, detail, Flag::kUpstreamReset,
+          config::kRetryOnReset | config::kRetryOn5xx | config::kRetryOnGatewayError);
     }
-  } else if (exchange_.body == http::BodyKind::kNone) {
+  } else if (exchange_.body_complete) {
     // The ticker arms the client watch once this has waited a tick: fast requests never pay.
     awaiting_upstream_ = true;
     outcome = co_await relay_response(upstream, reused);
@@ -698,29 +1258,29 @@ awaitable<Session::Outcome> Session::forward_once(const Endpoint& endpoint, bool
     outcome = co_await (pump_request_body(upstream) && relay_and_stop_pump(upstream, reused));
   }
   upstream_ = nullptr;
-  if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_ &&
-      endpoint.id == Endpoint::kNotPooled) {
+  response_deadline_ = Clock::time_point::max();
+  bool keep = exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_;
+  if (keep && host.id() == upstream::Host::kNotPooled) {
     captured_idle_.emplace(std::move(upstream));
-  } else if (exchange_.upstream_reusable && exchange_.body_complete && !timed_out_ && !aborted_) {
-    pool.release(endpoint.id, std::move(upstream), worker_.now(),
-                 static_cast<size_t>(
-                     worker_.runtime().clusters[exchange_.cluster].config->max_idle_connections));
+  } else if (keep) {
+    pool.release(host.id(), std::move(upstream), worker_.now(), cluster.state);
   } else {
-    pool.discard(upstream);
+    pool.discard(upstream, exchange_.cluster_state);
   }
+  end_try(host);
   co_return outcome;
 }
 
-awaitable<void> Session::pump_request_body(tcp::socket& upstream) {
-  auto limit = config_.limits.max_request_body_bytes;
-  uint64_t remaining = exchange_.body_length;
+awaitable<void> Session::pump_request_body(Stream& upstream) {
+  auto limit = config_->limits.max_request_body_bytes;
+  uint64_t remaining = exchange_.body_remaining;
   bool chunked = exchange_.body == http::BodyKind::kChunked;
   bool upstream_open = true;
   auto stop_with = [&](Flag flag) {
     exchange_.flags |= flag_bit(flag);
     exchange_.abort_upstream_for_body = true;
     boost::system::error_code ignored;
-    upstream.cancel(ignored);
+    upstream.socket().cancel(ignored);
   };
   while (true) {
     if (!in_.empty()) {
@@ -748,7 +1308,7 @@ awaitable<void> Session::pump_request_body(tcp::socket& upstream) {
         co_return;
       }
       if (raw > 0 && upstream_open) {
-        auto [ec, n] = co_await asio::async_write(upstream, asio::buffer(in_.data(), raw), kUse);
+        auto [ec, n] = co_await upstream.async_write(asio::buffer(in_.data(), raw), kUse);
         if (ec) {
           // The upstream stopped reading (it may have answered early): its response decides.
           upstream_open = false;
@@ -768,7 +1328,7 @@ awaitable<void> Session::pump_request_body(tcp::socket& upstream) {
         co_return;
       }
     }
-    auto [ec, n] = co_await socket_.async_read_some(
+    auto [ec, n] = co_await downstream_.async_read_some(
         asio::buffer(in_.write_pointer(), in_.write_space()), kUse);
     if (ec) {
       if (ec != asio::error::operation_aborted) {
@@ -784,18 +1344,18 @@ awaitable<void> Session::pump_request_body(tcp::socket& upstream) {
 
 // The upstream may answer before the request body is complete (an early 413, a redirect) or the
 // relay may fail; then the pump must not wait for the client forever.
-awaitable<Session::Outcome> Session::relay_and_stop_pump(tcp::socket& upstream, bool reused) {
+awaitable<Session::Outcome> Session::relay_and_stop_pump(Stream& upstream, bool reused) {
   Outcome outcome = co_await relay_response(upstream, reused);
   if (!exchange_.body_complete) {
     exchange_.close_after = true;
     boost::system::error_code ignored;
-    socket_.cancel(ignored);
-    upstream.cancel(ignored);
+    downstream_.socket().cancel(ignored);
+    upstream.socket().cancel(ignored);
   }
   co_return outcome;
 }
 
-awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool reused) {
+awaitable<Session::Outcome> Session::relay_response(Stream& upstream, bool reused) {
   upstream_in_.clear();
   response_parser_.start(exchange_.head_request);
   bool got_bytes = false;
@@ -857,12 +1417,12 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
         co_return Outcome::kFailed;
       }
       if (timed_out_ == Phase::kAwaitResponse) {
-        co_await send_local_reply(504, "upstream request timeout", Flag::kUpstreamTimeout);
-        co_return Outcome::kFailed;
+        co_return co_await response_timeout();
       }
       if (timed_out_ == Phase::kStreaming) {
         // Nothing moved for stream_idle: a client stalled mid-body (408) or a silent upstream.
         if (exchange_.body_complete) {
+          exchange_.try_failed_host = true;
           co_await send_local_reply(504, "no response within the stream idle timeout",
                                     Flag::kStreamIdleTimeout);
         } else {
@@ -871,15 +1431,16 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
         }
         co_return Outcome::kFailed;
       }
-      if (!got_bytes && reused && exchange_.body == http::BodyKind::kNone &&
-          request_is_idempotent() && !aborted_) {
+      if (!got_bytes && reused && exchange_.replayable && exchange_.body_complete && !aborted_) {
         co_return Outcome::kRetryFresh;
       }
+      exchange_.try_failed_host = true;
       std::string detail =
           fmt::format("upstream reset before response: {}",
                       ec == asio::error::eof ? std::string("connection closed") : ec.message());
-      co_await send_local_reply(502, detail, Flag::kUpstreamReset);
-      co_return Outcome::kFailed;
+      co_return co_await fail_try(
+          502, detail, Flag::kUpstreamReset,
+          config::kRetryOnReset | config::kRetryOn5xx | config::kRetryOnGatewayError);
     }
     got_bytes = true;
     upstream_in_.commit(n);
@@ -888,6 +1449,10 @@ awaitable<Session::Outcome> Session::relay_response(tcp::socket& upstream, bool 
   response_deadline_ = Clock::time_point::max();
   const auto& head = response_parser_.head();
   exchange_.upstream_us = micros_between(exchange_.upstream_sent, Clock::now());
+  exchange_.try_failed_host = head.status >= 500;
+  if (retry_for_status(head)) {
+    co_return Outcome::kRetry;  // the answer is dropped with its connection
+  }
   exchange_.status = head.status;
   upstream_in_.consume(head.head_bytes);
 
@@ -962,8 +1527,8 @@ awaitable<bool> Session::send_body(std::string_view a, std::string_view b, std::
   if (count == 0) {
     co_return true;
   }
-  auto [ec, n] = co_await asio::async_write(
-      socket_, std::span<const asio::const_buffer>(buffers.data(), count), kUse);
+  auto [ec, n] = co_await downstream_.async_write(
+      std::span<const asio::const_buffer>(buffers.data(), count), kUse);
   if (ec) {
     exchange_.flags |= flag_bit(stream_failure_flag(Flag::kDownstreamDisconnect));
     exchange_.close_after = true;
@@ -975,7 +1540,7 @@ awaitable<bool> Session::send_body(std::string_view a, std::string_view b, std::
 }
 
 // Reads more of the response body; false at EOF (`eof` set) or on error (flag set).
-awaitable<bool> Session::read_upstream(tcp::socket& upstream, bool& eof) {
+awaitable<bool> Session::read_upstream(Stream& upstream, bool& eof) {
   auto [ec, n] = co_await upstream.async_read_some(
       asio::buffer(upstream_in_.write_pointer(), upstream_in_.write_space()), kUse);
   if (ec == asio::error::eof) {
@@ -993,7 +1558,7 @@ awaitable<bool> Session::read_upstream(tcp::socket& upstream, bool& eof) {
 }
 
 // Reads more of a body whose length is known: the upstream closing early is a reset (UR).
-awaitable<bool> Session::read_framed_body(tcp::socket& upstream) {
+awaitable<bool> Session::read_framed_body(Stream& upstream) {
   bool eof = false;
   if (co_await read_upstream(upstream, eof)) {
     co_return true;
@@ -1005,10 +1570,9 @@ awaitable<bool> Session::read_framed_body(tcp::socket& upstream) {
   co_return false;
 }
 
-awaitable<bool> Session::relay_response_body(tcp::socket& upstream, bool chunk_encode,
-                                             bool dechunk) {
+awaitable<bool> Session::relay_response_body(Stream& upstream, bool chunk_encode, bool dechunk) {
   const auto& head = response_parser_.head();
-  arm(Phase::kStreaming, config_.timeouts.stream_idle);
+  arm(Phase::kStreaming, config_->timeouts.stream_idle);
   response_head_pending_ = true;
   std::array<char, 20> size_line{};
   switch (head.body) {
@@ -1093,12 +1657,12 @@ awaitable<bool> Session::relay_response_body(tcp::socket& upstream, bool chunk_e
   co_return false;
 }
 
-awaitable<void> Session::tunnel(tcp::socket& upstream) {
+awaitable<void> Session::tunnel(Stream& upstream) {
   using namespace asio::experimental::awaitable_operators;
   worker_.stats().upgrades_total.add();
-  arm(Phase::kStreaming, config_.timeouts.stream_idle);
+  arm(Phase::kStreaming, config_->timeouts.stream_idle);
   if (!in_.empty()) {
-    auto [ec, n] = co_await asio::async_write(upstream, asio::buffer(in_.data(), in_.size()), kUse);
+    auto [ec, n] = co_await upstream.async_write(asio::buffer(in_.data(), in_.size()), kUse);
     exchange_.bytes_received += in_.size();
     in_.clear();
     if (ec) {
@@ -1112,11 +1676,11 @@ awaitable<void> Session::tunnel(tcp::socket& upstream) {
     exchange_.bytes_sent += upstream_in_.size();
     upstream_in_.clear();
   }
-  co_await (copy_bytes(socket_, upstream, in_, exchange_.bytes_received) &&
-            copy_bytes(upstream, socket_, upstream_in_, exchange_.bytes_sent));
+  co_await (copy_bytes(downstream_, upstream, in_, exchange_.bytes_received) &&
+            copy_bytes(upstream, downstream_, upstream_in_, exchange_.bytes_sent));
 }
 
-awaitable<void> Session::copy_bytes(tcp::socket& from, tcp::socket& to, core::Buffer& buffer,
+awaitable<void> Session::copy_bytes(Stream& from, Stream& to, core::Buffer& buffer,
                                     uint64_t& counter) {
   boost::system::error_code ignored;
   while (true) {
@@ -1124,19 +1688,18 @@ awaitable<void> Session::copy_bytes(tcp::socket& from, tcp::socket& to, core::Bu
     auto [read_error, n] = co_await from.async_read_some(
         asio::buffer(buffer.write_pointer(), buffer.write_space()), kUse);
     if (read_error == asio::error::eof) {
-      to.shutdown(tcp::socket::shutdown_send, ignored);  // pass the half-close on
+      to.socket().shutdown(tcp::socket::shutdown_send, ignored);  // pass the half-close on
       co_return;
     }
     if (read_error) {
-      from.cancel(ignored);
-      to.cancel(ignored);
+      from.socket().cancel(ignored);
+      to.socket().cancel(ignored);
       co_return;
     }
-    auto [write_error, written] =
-        co_await asio::async_write(to, asio::buffer(buffer.data(), n), kUse);
+    auto [write_error, written] = co_await to.async_write(asio::buffer(buffer.data(), n), kUse);
     if (write_error) {
-      from.cancel(ignored);
-      to.cancel(ignored);
+      from.socket().cancel(ignored);
+      to.socket().cancel(ignored);
       co_return;
     }
     counter += n;
@@ -1157,8 +1720,7 @@ Flag Session::stream_failure_flag(Flag peer_flag) const {
 }
 
 awaitable<bool> Session::write_downstream(std::string_view bytes) {
-  auto [ec, n] =
-      co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), kUse);
+  auto [ec, n] = co_await downstream_.async_write(asio::buffer(bytes.data(), bytes.size()), kUse);
   if (ec) {
     exchange_.flags |= flag_bit(stream_failure_flag(Flag::kDownstreamDisconnect));
     exchange_.close_after = true;
@@ -1209,9 +1771,10 @@ void Session::log_request() {
   }
   auto duration_us = micros_between(exchange_.start, Clock::now());
   // This worker's own slot for (listener, cluster): indices, no lookup.
-  auto listener_index = static_cast<size_t>(&listener_ - worker_.runtime().listeners.data());
-  if (auto* route =
-          stats.route(listener_index, exchange_.route ? exchange_.cluster : observe::kNoCluster)) {
+  auto listener_index = static_cast<size_t>(listener_ - runtime_->listeners.data());
+  if (auto* route = stats.route(listener_index,
+                                exchange_.route ? runtime_->clusters[exchange_.cluster].stats_slot
+                                                : observe::kNoCluster)) {
     route->record(exchange_.status, duration_us, exchange_.upstream_us);
   }
   for (int i = 0; i < static_cast<int>(Flag::kCount); ++i) {
@@ -1227,8 +1790,9 @@ void Session::log_request() {
   entry.protocol = exchange_.http10 ? "HTTP/1.0" : "HTTP/1.1";
   entry.client = client_address_;
   entry.upstream_host =
-      exchange_.endpoint ? std::string_view(exchange_.endpoint->label) : std::string_view();
-  entry.listener = listener_.config->name;
+      exchange_.host ? std::string_view(exchange_.host->label()) : std::string_view();
+  entry.listener = listener_->config->name;
+  entry.peer_id = peer_id_;
   entry.status = exchange_.status;
   entry.bytes_received = exchange_.bytes_received;
   entry.bytes_sent = exchange_.bytes_sent;
@@ -1246,7 +1810,7 @@ void Session::log_request() {
 // capture), client kind where the app called out through its sidecar.
 void Session::record_span(const observe::AccessLogEntry& entry) {
   using observe::tracing::SpanText;
-  bool inbound = listener_.config->mode == config::ListenerMode::kTransparentInbound;
+  bool inbound = listener_->config->mode == config::ListenerMode::kTransparentInbound;
   auto span = observe::tracing::start_span(
       exchange_.trace_hop,
       inbound ? observe::tracing::SpanKind::kServer : observe::tracing::SpanKind::kClient,
@@ -1257,7 +1821,7 @@ void Session::record_span(const observe::AccessLogEntry& entry) {
   span.set(SpanText::kPeer, inbound ? entry.client : entry.upstream_host);
   span.set(SpanText::kServerAddress, entry.upstream_host);
   if (exchange_.route != nullptr) {
-    span.set(SpanText::kCluster, worker_.runtime().clusters[exchange_.cluster].config->name);
+    span.set(SpanText::kCluster, (*runtime_).clusters[exchange_.cluster].config->name);
   }
   if (exchange_.flags != 0) {
     std::string flags;
@@ -1265,7 +1829,7 @@ void Session::record_span(const observe::AccessLogEntry& entry) {
     span.set(SpanText::kResponseFlags, flags);
   }
   span.set(SpanText::kRequestId, exchange_.request_id_view);
-  span.set(SpanText::kListener, listener_.config->name);
+  span.set(SpanText::kListener, listener_->config->name);
   observe::tracing::finish_span(span, std::chrono::microseconds(entry.duration_us),
                                 exchange_.status);
   worker_.spans().add(std::move(span));

@@ -16,7 +16,10 @@
 #include "http/parser.h"
 #include "http/propagation.h"
 #include "observe/flags.h"
+#include "proxy/stream.h"
 #include "proxy/worker.h"
+#include "tls/identity.h"
+#include "upstream/host.h"
 
 namespace pillion::proxy {
 
@@ -27,7 +30,9 @@ class Session final : public Connection {
 
   // A captured connection: the bytes read while detecting its protocol, and where requests
   // that go to the original destination or the local app are sent. Call before run().
-  void captured(Endpoint destination, std::string_view first_bytes);
+  // `terminate_tls`: the first bytes begin a ClientHello this proxy answers (mutual TLS).
+  void captured(upstream::HostPtr destination, std::string_view first_bytes,
+                bool terminate_tls = false);
 
   boost::asio::awaitable<void> run();
 
@@ -52,30 +57,48 @@ class Session final : public Connection {
   enum class Outcome : uint8_t {
     kDone,        // response relayed
     kRetryFresh,  // a pooled connection was stale before any response byte: retry
+    kRetry,       // the try failed, nothing went downstream, and a retry was granted
     kFailed,      // a local reply was sent, or nothing more can be sent
   };
 
   boost::asio::awaitable<bool> read_request_head();
   boost::asio::awaitable<bool> handle_request();
   boost::asio::awaitable<bool> enforce_route_policy(const http::Head& head);
-  boost::asio::awaitable<Outcome> forward_once(const Endpoint& endpoint, bool allow_pooled);
-  boost::asio::awaitable<bool> connect(const Endpoint& endpoint, tcp::socket& upstream);
-  boost::asio::awaitable<void> pump_request_body(tcp::socket& upstream);
-  boost::asio::awaitable<Outcome> relay_response(tcp::socket& upstream, bool reused);
-  boost::asio::awaitable<Outcome> relay_and_stop_pump(tcp::socket& upstream, bool reused);
-  boost::asio::awaitable<bool> relay_response_body(tcp::socket& upstream, bool chunk_encode,
+  boost::asio::awaitable<bool> forward(const ClusterRuntime& cluster);
+  boost::asio::awaitable<Outcome> forward_with_retries(const ClusterRuntime& cluster);
+  boost::asio::awaitable<Outcome> forward_once(upstream::Host& host, bool allow_pooled);
+  boost::asio::awaitable<std::optional<Outcome>> connect(upstream::Host& host, Stream& upstream);
+  boost::asio::awaitable<bool> buffer_request_body(uint64_t limit);
+  boost::asio::awaitable<bool> wait_before_retry();
+  boost::asio::awaitable<Outcome> fail_try(int status, std::string_view detail, observe::Flag flag,
+                                           uint8_t retry_on);
+  bool claim_retry(uint8_t retry_on, std::optional<core::Duration> retry_after = {});
+  bool retry_for_status(const http::Head& response);
+  boost::asio::awaitable<Outcome> response_timeout();
+  boost::asio::awaitable<void> send_overflow(std::string_view limit);
+  void end_try(upstream::Host& host);
+  void adopt_newest_runtime();
+  boost::asio::awaitable<bool> accept_tls();
+  boost::asio::awaitable<bool> start_tls_if_asked();
+  boost::asio::awaitable<std::optional<Outcome>> originate_tls(upstream::Host& host,
+                                                               Stream& upstream);
+  bool authorized() const;
+  boost::asio::awaitable<void> pump_request_body(Stream& upstream);
+  boost::asio::awaitable<Outcome> relay_response(Stream& upstream, bool reused);
+  boost::asio::awaitable<Outcome> relay_and_stop_pump(Stream& upstream, bool reused);
+  boost::asio::awaitable<bool> relay_response_body(Stream& upstream, bool chunk_encode,
                                                    bool dechunk);
   boost::asio::awaitable<void> linger();
   boost::asio::awaitable<bool> send_body(std::string_view a = {}, std::string_view b = {},
                                          std::string_view c = {});
-  boost::asio::awaitable<bool> read_upstream(tcp::socket& upstream, bool& eof);
-  boost::asio::awaitable<bool> read_framed_body(tcp::socket& upstream);
+  boost::asio::awaitable<bool> read_upstream(Stream& upstream, bool& eof);
+  boost::asio::awaitable<bool> read_framed_body(Stream& upstream);
   static void drop_transfer_encoding(std::string& head);
   void reset_exchange();
   bool log_and_stop();
   void ensure_request_id();
-  boost::asio::awaitable<void> tunnel(tcp::socket& upstream);
-  boost::asio::awaitable<void> copy_bytes(tcp::socket& from, tcp::socket& to, core::Buffer& buffer,
+  boost::asio::awaitable<void> tunnel(Stream& upstream);
+  boost::asio::awaitable<void> copy_bytes(Stream& from, Stream& to, core::Buffer& buffer,
                                           uint64_t& counter);
   boost::asio::awaitable<void> send_local_reply(int status, std::string_view detail,
                                                 observe::Flag flag,
@@ -93,10 +116,16 @@ class Session final : public Connection {
   bool request_is_idempotent() const;
 
   Worker& worker_;
-  tcp::socket socket_;
+  Stream downstream_;                // the client's connection (TLS when terminated here)
   tcp::socket* upstream_ = nullptr;  // the upstream connection in use, for timeouts
-  const ListenerRuntime& listener_;
-  const config::Snapshot& config_;
+  // The config this connection's requests use; between requests it moves to the worker's
+  // newest (a reload), so a keep-alive connection sees new routes.
+  RuntimePtr runtime_;
+  const ListenerRuntime* listener_;
+  const config::Snapshot* config_;
+  std::string peer_id_;            // the client's SPIFFE ID after a mutual-TLS handshake
+  tls::IdentityPtr tls_identity_;  // the identity whose context this connection's TLS uses
+  bool terminate_tls_ = false;     // a captured connection whose ClientHello is ours to answer
   std::string client_ip_;
   std::string client_address_;
 
@@ -105,6 +134,8 @@ class Session final : public Connection {
   std::string out_;            // the upstream request head (kept for a retry)
   std::string response_head_;  // the downstream response head
   std::string decoded_;        // de-chunked payload for HTTP/1.0 clients
+  std::string origin_target_;  // an absolute-form target's path when it had to gain a '/'
+  std::string replay_body_;    // the request body as framed, read ahead so a try can repeat
   http::RequestParser request_parser_;
   http::ResponseParser response_parser_;
 
@@ -127,8 +158,8 @@ class Session final : public Connection {
   std::shared_ptr<Session*> self_;  // lets a late completion see that the session is gone
   // Captured connections: their one destination, and its idle keep-alive connection (a pool
   // of one: the destination is this connection's own).
-  std::optional<Endpoint> captured_destination_;
-  std::optional<tcp::socket> captured_idle_;
+  upstream::HostPtr captured_destination_;
+  std::optional<Stream> captured_idle_;
 
   // The request in flight.
   struct Exchange {
@@ -143,8 +174,17 @@ class Session final : public Connection {
     http::TraceHop trace_hop{};
     http::OutgoingTraceHeaders trace_headers;
     const RouteRuntime* route = nullptr;
-    size_t cluster = 0;  // the route's cluster, or the one its weighted split picked
-    const Endpoint* endpoint = nullptr;
+    size_t cluster = 0;              // the route's cluster, or the one its weighted split picked
+    upstream::Host* host = nullptr;  // the current (or last) try's
+    upstream::HostSetPtr host_set;   // keeps `host` alive across a DNS refresh
+    upstream::ClusterState* cluster_state = nullptr;  // null for built-in clusters
+    bool replayable = false;        // the request may be sent again (method, body buffered)
+    bool holds_retry = false;       // a retry unit of the cluster's budget is taken
+    bool try_failed_host = false;   // the current try counts against its host (outliers)
+    bool per_try_deadline = false;  // response_deadline_ is the try's, not the route's
+    Clock::time_point route_deadline = Clock::time_point::max();
+    core::Duration retry_delay{0};
+    uint64_t body_remaining = 0;  // Content-Length bytes not yet read from the client
     bool head_request = false;
     bool client_keep_alive = true;
     bool http10 = false;

@@ -23,12 +23,6 @@ constexpr size_t kRelayBuffer = 16 * 1024;
 
 }  // namespace
 
-std::string endpoint_label(const asio::ip::tcp::endpoint& endpoint) {
-  auto ip = endpoint.address();
-  return ip.is_v6() ? fmt::format("[{}]:{}", ip.to_string(), endpoint.port())
-                    : fmt::format("{}:{}", ip.to_string(), endpoint.port());
-}
-
 TcpRelay::TcpRelay(Worker& worker, tcp::socket downstream, const ListenerRuntime& listener,
                    TcpDestination destination, std::string first_bytes, Clock::time_point accepted)
     : worker_(worker),

@@ -10,6 +10,7 @@
 
 #include "observe/flags.h"
 #include "proxy/worker.h"
+#include "upstream/host.h"
 
 namespace pillion::proxy {
 
@@ -59,6 +60,6 @@ class TcpRelay final : public Connection {
 };
 
 // "1.2.3.4:80" or "[::1]:80".
-std::string endpoint_label(const boost::asio::ip::tcp::endpoint& endpoint);
+using upstream::endpoint_label;
 
 }  // namespace pillion::proxy

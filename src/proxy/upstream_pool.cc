@@ -6,8 +6,9 @@
 
 namespace pillion::proxy {
 
-UpstreamPool::UpstreamPool(std::vector<Clock::duration> idle_timeouts, observe::WorkerStats& stats)
-    : slots_(idle_timeouts.size()), idle_timeouts_(std::move(idle_timeouts)), stats_(stats) {}
+using Resource = upstream::ClusterLimits::Resource;
+
+UpstreamPool::UpstreamPool(observe::WorkerStats& stats) : stats_(stats) {}
 
 UpstreamPool::~UpstreamPool() {
   close_all();
@@ -19,64 +20,91 @@ bool connection_looks_open(boost::asio::ip::tcp::socket& socket) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::optional<boost::asio::ip::tcp::socket> UpstreamPool::acquire(size_t endpoint,
-                                                                  Clock::time_point now,
-                                                                  bool check_always) {
-  auto& slot = slots_[endpoint];
-  auto idle_timeout = idle_timeouts_[endpoint];
+std::optional<Stream> UpstreamPool::acquire(uint64_t host_id, const upstream::ClusterState* cluster,
+                                            Clock::time_point now, bool check_always) {
+  auto found = slots_.find(host_id);
+  if (found == slots_.end()) {
+    return std::nullopt;
+  }
+  auto& slot = found->second;
   while (!slot.empty()) {
     Idle idle = std::move(slot.back());
     slot.pop_back();
     auto idle_for = now - idle.since;
-    if (idle_for >= idle_timeout || ((check_always || idle_for > std::chrono::seconds(1)) &&
-                                     !connection_looks_open(idle.socket))) {
-      discard(idle.socket);
+    if (idle.cluster.get() != cluster || expired(idle, now) ||
+        ((check_always || idle_for > std::chrono::seconds(1)) &&
+         !connection_looks_open(idle.connection.socket()))) {
+      discard(idle.connection, idle.cluster.get());
       continue;
     }
-    return std::move(idle.socket);
+    return std::move(idle.connection);
   }
   return std::nullopt;
 }
 
-void UpstreamPool::release(size_t endpoint, boost::asio::ip::tcp::socket socket,
-                           Clock::time_point now, size_t max_idle) {
-  auto& slot = slots_[endpoint];
-  if (slot.size() >= max_idle) {
-    discard(socket);
+void UpstreamPool::release(uint64_t host_id, Stream connection, Clock::time_point now,
+                           const upstream::ClusterStatePtr& cluster) {
+  auto& slot = slots_[host_id];
+  if (slot.size() >= static_cast<size_t>(cluster->config().max_idle_connections)) {
+    discard(connection, cluster.get());
     return;
   }
-  slot.push_back(Idle{std::move(socket), now});
+  slot.push_back(Idle{std::move(connection), now, cluster});
 }
 
-void UpstreamPool::discard(boost::asio::ip::tcp::socket& socket) {
+void UpstreamPool::discard(Stream& connection, upstream::ClusterState* cluster) {
+  auto& socket = connection.socket();
   if (socket.is_open()) {
     boost::system::error_code ignored;
     socket.close(ignored);
     stats_.upstream_cx_active.sub();
+    if (cluster != nullptr) {
+      cluster->limits().release(Resource::kConnections);
+    }
   }
 }
 
-void UpstreamPool::expire(Clock::time_point now) {
-  for (size_t endpoint = 0; endpoint < slots_.size(); ++endpoint) {
-    auto& slot = slots_[endpoint];
-    auto idle_timeout = idle_timeouts_[endpoint];
-    // Oldest first: LIFO order means expired connections sit at the front.
-    size_t expired = 0;
-    while (expired < slot.size() && now - slot[expired].since >= idle_timeout) {
-      discard(slot[expired].socket);
-      ++expired;
+bool UpstreamPool::close_one_idle(upstream::ClusterState& cluster) {
+  Idle* oldest = nullptr;
+  std::vector<Idle>* oldest_slot = nullptr;
+  for (auto& [host, slot] : slots_) {
+    for (auto& idle : slot) {
+      if (idle.cluster.get() == &cluster && (oldest == nullptr || idle.since < oldest->since)) {
+        oldest = &idle;
+        oldest_slot = &slot;
+      }
     }
-    slot.erase(slot.begin(), slot.begin() + static_cast<std::ptrdiff_t>(expired));
+  }
+  if (oldest == nullptr) {
+    return false;
+  }
+  discard(oldest->connection, &cluster);
+  oldest_slot->erase(oldest_slot->begin() + (oldest - oldest_slot->data()));
+  return true;
+}
+
+void UpstreamPool::expire(Clock::time_point now) {
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    auto& slot = it->second;
+    // Oldest first: LIFO order means expired connections sit at the front.
+    size_t expired_count = 0;
+    while (expired_count < slot.size() && expired(slot[expired_count], now)) {
+      discard(slot[expired_count].connection, slot[expired_count].cluster.get());
+      ++expired_count;
+    }
+    slot.erase(slot.begin(), slot.begin() + static_cast<std::ptrdiff_t>(expired_count));
+    // Hosts come and go with DNS refreshes and reloads: forget empty slots.
+    it = slot.empty() ? slots_.erase(it) : std::next(it);
   }
 }
 
 void UpstreamPool::close_all() {
-  for (auto& slot : slots_) {
+  for (auto& [host, slot] : slots_) {
     for (auto& idle : slot) {
-      discard(idle.socket);
+      discard(idle.connection, idle.cluster.get());
     }
-    slot.clear();
   }
+  slots_.clear();
 }
 
 }  // namespace pillion::proxy

@@ -1,12 +1,17 @@
 #pragma once
-// Per-worker pool of idle keep-alive connections to each endpoint. Single-threaded (owned by
-// one worker), LIFO so the warmest connection is reused and the rest age out.
+// Per-worker pool of idle keep-alive connections to each upstream host. Single-threaded (owned
+// by one worker), LIFO so the warmest connection is reused and the rest age out. Keyed by the
+// host's id, so a host that survives a DNS refresh or a reload keeps its connections. Each
+// pooled connection holds one unit of its cluster's max_connections breaker until closed.
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "observe/stats.h"
+#include "proxy/stream.h"
+#include "upstream/cluster_state.h"
 
 namespace pillion::proxy {
 
@@ -14,33 +19,40 @@ using Clock = std::chrono::steady_clock;
 
 class UpstreamPool {
  public:
-  // `idle_timeouts[i]`: how long endpoint i's connections may sit idle (its cluster's setting).
-  UpstreamPool(std::vector<Clock::duration> idle_timeouts, observe::WorkerStats& stats);
+  explicit UpstreamPool(observe::WorkerStats& stats);
   ~UpstreamPool();
 
-  // An idle connection to `endpoint` believed to be open, or nullopt. Connections idle longer
-  // than their idle timeout are closed; those idle for over a second are checked for a FIN first
-  // (one non-blocking peek), which catches upstreams with short keep-alive timeouts.
+  // An idle connection to host `host_id` believed to be open, or nullopt. Connections idle
+  // longer than their idle timeout are closed; those idle for over a second are checked for a
+  // FIN first (one non-blocking peek), which catches upstreams with short keep-alive timeouts.
   // `check_always`: peek even at a connection idle for less than a second (for requests that
   // cannot be retried if the connection turns out dead).
-  std::optional<boost::asio::ip::tcp::socket> acquire(size_t endpoint, Clock::time_point now,
-                                                      bool check_always = false);
-  // Keeps `socket` for reuse unless the endpoint already has `max_idle` idle connections.
-  void release(size_t endpoint, boost::asio::ip::tcp::socket socket, Clock::time_point now,
-               size_t max_idle);
-  // Closes a connection that the pool or a session owned (keeps the active gauge right).
-  void discard(boost::asio::ip::tcp::socket& socket);
-  // Closes every idle connection older than `idle_timeout`.
+  // Only connections made for `cluster` are handed out (a host may outlive a changed cluster
+  // in a reload; its old connections count against the old cluster's breaker).
+  std::optional<Stream> acquire(uint64_t host_id, const upstream::ClusterState* cluster,
+                                Clock::time_point now, bool check_always = false);
+  // Keeps `connection` for reuse unless the host already has `max_idle` idle connections.
+  // `cluster`: whose connection breaker the socket counts against.
+  void release(uint64_t host_id, Stream connection, Clock::time_point now,
+               const upstream::ClusterStatePtr& cluster);
+  // Closes a connection that the pool or a session owned (keeps the gauge and breaker right).
+  void discard(Stream& connection, upstream::ClusterState* cluster);
+  // Closes this worker's oldest idle connection made for `cluster`; false when it has none.
+  bool close_one_idle(upstream::ClusterState& cluster);
+  // Closes every idle connection older than its idle timeout.
   void expire(Clock::time_point now);
   void close_all();
 
  private:
   struct Idle {
-    boost::asio::ip::tcp::socket socket;
+    Stream connection;
     Clock::time_point since;
+    upstream::ClusterStatePtr cluster;
   };
-  std::vector<std::vector<Idle>> slots_;
-  std::vector<Clock::duration> idle_timeouts_;
+  bool expired(const Idle& idle, Clock::time_point now) const {
+    return now - idle.since >= idle.cluster->config().idle_timeout;
+  }
+  std::unordered_map<uint64_t, std::vector<Idle>> slots_;
   observe::WorkerStats& stats_;
 };
 

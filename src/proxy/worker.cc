@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "http/ids.h"
 #include "proxy/capture.h"
 #include "proxy/session.h"
 
@@ -20,16 +21,6 @@ using asio::ip::tcp;
 namespace {
 
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
-std::vector<Clock::duration> idle_timeouts(const Runtime& runtime) {
-  std::vector<Clock::duration> timeouts(runtime.endpoints.size());
-  for (const auto& cluster : runtime.clusters) {
-    for (size_t id : cluster.endpoints) {
-      timeouts[id] = cluster.config->idle_timeout;
-    }
-  }
-  return timeouts;
-}
 
 asio::awaitable<void> run_session(std::unique_ptr<Session> session) {
   try {
@@ -53,8 +44,7 @@ Worker::Worker(int index, RuntimePtr runtime, observe::WorkerStats& stats,
       access_log_(access_log, runtime_->config->access_log.format),
       spans_(spans),
       tracing_enabled_(spans != nullptr),
-      pool_(idle_timeouts(*runtime_), stats),
-      round_robin_(runtime_->clusters.size(), static_cast<size_t>(index)),
+      pool_(stats),
       ticker_(context_),
       final_close_(context_),
       now_(Clock::now()) {}
@@ -96,7 +86,8 @@ uint16_t Worker::bind(const ListenerRuntime& listener, uint16_t port, std::strin
     return 0;
   }
   uint16_t bound = acceptor->local_endpoint(ec).port();
-  listening_.push_back({&listener, std::move(acceptor)});
+  auto listener_index = static_cast<size_t>(&listener - runtime_->listeners.data());
+  listening_.push_back({listener_index, std::move(acceptor)});
   return bound;
 }
 
@@ -135,7 +126,7 @@ void Worker::accept_loop(Listening& listening) {
             co_await backoff.async_wait(use);
             continue;
           }
-          const ListenerRuntime& listener = *listening.listener;
+          const ListenerRuntime& listener = runtime_->listeners[listening.listener];
           if (listener.config->mode == config::ListenerMode::kHttp) {
             asio::co_spawn(
                 context_,
@@ -173,6 +164,38 @@ void Worker::tick() {
       tick();
     }
   });
+}
+
+void Worker::update_runtime(RuntimePtr runtime) {
+  asio::post(context_, [this, runtime = std::move(runtime)]() mutable {
+    runtime_ = std::move(runtime);
+    // Slots of clusters the new runtime dropped go; a request still on one makes it again.
+    std::erase_if(cluster_slots_, [this](const auto& entry) {
+      for (const auto& cluster : runtime_->clusters) {
+        if (cluster.state.get() == entry.first) {
+          return false;
+        }
+      }
+      return true;
+    });
+  });
+}
+
+Worker::ClusterSlot& Worker::cluster_slot(upstream::ClusterState& cluster) {
+  auto it = cluster_slots_.find(&cluster);
+  if (it == cluster_slots_.end()) {
+    uint64_t seed = http::thread_id_generator().next();
+    it =
+        cluster_slots_
+            .emplace(&cluster, ClusterSlot{nullptr, upstream::LoadBalancer(
+                                                        cluster.config().lb_policy, index(), seed)})
+            .first;
+  }
+  auto& slot = it->second;
+  if (!slot.hosts || slot.hosts->version != cluster.hosts_version()) {
+    slot.hosts = cluster.hosts();
+  }
+  return slot;
 }
 
 void Worker::link(Connection& connection) {

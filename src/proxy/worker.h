@@ -9,6 +9,7 @@
 #include <boost/intrusive/list.hpp>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "observe/access_log.h"
@@ -16,6 +17,9 @@
 #include "observe/tracing/span_buffer.h"
 #include "proxy/runtime.h"
 #include "proxy/upstream_pool.h"
+#include "tls/identity_watcher.h"
+#include "tls/session_cache.h"
+#include "upstream/load_balancer.h"
 
 namespace pillion::proxy {
 
@@ -59,9 +63,32 @@ class Worker {
   void stop();
   void join();
 
+  // Any thread: new requests use `runtime`; requests in flight finish on the one they have.
+  void update_runtime(RuntimePtr runtime);
+  // Before start(): the workload identity for mutual TLS (null: none configured).
+  void set_identity(const tls::IdentityWatcher* watcher) {
+    if (watcher != nullptr) {
+      identity_.emplace(*watcher);
+    }
+  }
+
+  // What this worker keeps of one cluster: the endpoint set it last took, and its balancer.
+  struct ClusterSlot {
+    upstream::HostSetPtr hosts;
+    upstream::LoadBalancer balancer;
+  };
+
   // Used by sessions on this worker's thread only.
   boost::asio::io_context& context() { return context_; }
   const Runtime& runtime() const { return *runtime_; }
+  const RuntimePtr& runtime_ptr() const { return runtime_; }
+  size_t index() const { return static_cast<size_t>(index_); }
+  // The current workload identity (rotations are picked up here, per new handshake), or null.
+  const tls::Identity* identity() { return identity_ ? identity_->get().get() : nullptr; }
+  tls::IdentityPtr identity_ptr() { return identity_ ? identity_->get() : nullptr; }
+  tls::SessionCache& tls_sessions() { return tls_sessions_; }
+  // This worker's slot for `cluster`, its endpoint set brought up to date.
+  ClusterSlot& cluster_slot(upstream::ClusterState& cluster);
   observe::WorkerStats& stats() { return stats_; }
   observe::AccessLogBuffer& access_log() { return access_log_; }
   observe::tracing::SpanBuffer& spans() { return spans_; }
@@ -70,7 +97,6 @@ class Worker {
   Clock::time_point now() const { return now_; }  // refreshed every tick
   bool draining() const { return draining_; }
   bool stopped() const { return stopped_; }
-  size_t next_round_robin(size_t cluster) { return round_robin_[cluster]++; }
   void link(Connection& connection);
 
   // Any thread.
@@ -80,7 +106,7 @@ class Worker {
 
  private:
   struct Listening {
-    const ListenerRuntime* listener;
+    size_t listener;  // index into the runtime's listeners (reloads keep the same set)
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
   };
 
@@ -97,7 +123,9 @@ class Worker {
   bool tracing_enabled_ = false;
   UpstreamPool pool_;
   std::vector<Listening> listening_;
-  std::vector<size_t> round_robin_;
+  std::unordered_map<const upstream::ClusterState*, ClusterSlot> cluster_slots_;
+  std::optional<tls::IdentityReader> identity_;
+  tls::SessionCache tls_sessions_;
   boost::asio::steady_timer ticker_;
   boost::asio::steady_timer final_close_;  // after stop(): ends what abort() did not
   Clock::time_point now_;

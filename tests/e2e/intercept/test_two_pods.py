@@ -253,6 +253,11 @@ class TwoPods(unittest.TestCase):
                                  "-c", "max_connections=20"], "postgres", user=pg_uid)
         self.addCleanup(self.net.stop, postgres)
         self.b.wait_port(5432, proc=postgres, timeout=30)
+        # An open port is not a ready server ("the database system is starting up").
+        deadline = time.monotonic() + 30
+        while self.b.run([os.path.join(PG_BIN, "pg_isready"), "-h", "127.0.0.1", "-p", "5432"],
+                         timeout=10).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
         before_a, before_b = self.sidecar_a.mark(), self.sidecar_b.mark()
 
         conn = ["-h", self.b.address, "-p", "5432", "-U", "postgres"]

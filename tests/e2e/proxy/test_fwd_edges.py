@@ -151,6 +151,16 @@ class WhatTheUpstreamSees(ProxyCase):
         self.assertEqual(doc["target"], "/echo?abs=1")
         self.assertEqual(header_all(doc["headers"], "host"), ["service.example:8080"])
 
+    def test_absolute_form_with_query_and_no_path_asks_for_root(self):
+        r = self.get("http://service.example?q=1", [("Host", "ignored.example")])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["target"], "/?q=1")
+
+    def test_absolute_form_with_userinfo_is_refused(self):
+        r = self.get("http://user@service.example/echo", [("Host", "service.example")])
+        self.assertEqual(r.status, 400)
+        self.assertIn(b"authority", r.body)
+
     def test_http10_request_without_host_gets_one(self):
         with RawClient(self.port) as c:
             c.send(b"GET /echo HTTP/1.0\r\n\r\n")

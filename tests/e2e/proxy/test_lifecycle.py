@@ -258,7 +258,8 @@ class AdminLifecycle(ProxyCase):
         status, body = proxy.admin("/config_dump")
         self.assertEqual(status, 200)
         dump = json.loads(body)
-        self.assertEqual(dump["clusters"][0]["endpoints"], ["127.0.0.1:%d" % self.upstream])
+        self.assertEqual(dump["clusters"][0]["endpoints"],
+                         [{"address": "127.0.0.1:%d" % self.upstream, "weight": 1}])
         self.assertEqual(dump["listeners"][0]["address"], "127.0.0.1:%d" % proxy.port)
         status, body = proxy.admin("/clusters")
         self.assertEqual(status, 200)

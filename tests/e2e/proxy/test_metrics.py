@@ -54,7 +54,10 @@ class Metrics(ProxyCase):
         self.proxy = start_proxy(
             self, self.upstream, workers=2, app_host="svc",
             extra_routes="- { match: { path_prefix: /down }, cluster: down }",
-            extra_clusters='- name: down\n  endpoints: [ "127.0.0.1:%d" ]' % closed_port(),
+            extra_clusters=('- name: down\n  endpoints: [ "127.0.0.1:%d" ]\n'
+                            '  outlier_detection: { consecutive_failures: 2 }\n'
+                            '  health_check: { path: /ok, interval: 100ms, timeout: 50ms,'
+                            ' unhealthy_threshold: 100 }' % closed_port()),
             extra_top="metrics: { address: 127.0.0.1:%d }" % self.metrics_port)
         wait_port(self.metrics_port, proc=self.proxy.proc)
         expected = [("/ok", "svc", 200)] * 6 + [("/delay?ms=300", "svc", 200)]
@@ -148,6 +151,30 @@ class Metrics(ProxyCase):
         self.assertLessEqual(started, time.time())
         self.assertEqual(self.value("pillion_config_version"), 1)
         self.assertEqual(self.value("pillion_workers"), 2)
+
+    def test_cluster_state_families(self):
+        """The two connect failures to `down` ejected its endpoint (outlier detection); its
+        health checks fail (nothing listens) and are counted; breakers are idle again."""
+        self.assertEqual(self.value("pillion_cluster_ejections_total", cluster="down",
+                                    result="ejected"), 1)
+        self.assertEqual(self.value("pillion_cluster_endpoints", cluster="down",
+                                    state="ejected"), 1)
+        self.assertEqual(self.value("pillion_cluster_endpoints", cluster="app",
+                                    state="available"), 1)
+        deadline = time.monotonic() + 5
+        while True:
+            failed = parse_samples(self.scrape()).get(
+                ("pillion_cluster_health_checks_total",
+                 frozenset({"cluster": "down", "result": "failed"}.items())), 0)
+            if failed >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreaterEqual(failed, 2)
+        for resource in ("connections", "pending_requests", "requests", "retries"):
+            self.assertEqual(self.value("pillion_cluster_breaker_overflows_total",
+                                        cluster="app", resource=resource), 0)
+        self.assertEqual(self.value("pillion_cluster_breaker_active", cluster="down",
+                                    resource="requests"), 0)
 
     def test_every_family_has_help_and_type(self):
         text = self.scrape()
