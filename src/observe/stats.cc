@@ -55,6 +55,7 @@ Stats::Stats(int workers, MetricLayout layout)
   layout_.cluster_capacity = layout_.capacity();  // fixed from now on: the shards' row width
   for (int i = 0; i < workers; ++i) {
     shards_.push_back(std::make_unique<WorkerStats>(layout_));
+    shards_.back()->peer_ids = &peer_ids_;
   }
 }
 
@@ -187,6 +188,25 @@ std::string Stats::render_prometheus() const {
   simple("pillion_downstream_connections_active", "gauge", "Downstream connections open.",
          "downstream_cx_active");
   render_routes(out);
+  out.family("pillion_inbound_requests_by_peer_total", "counter",
+             "Requests that arrived over mutual TLS, by the client's SPIFFE ID (the first 64 "
+             "IDs; later ones as \"other\").");
+  auto peers = peer_ids_.ids();
+  for (size_t slot = 0; slot <= PeerIds::kMax; ++slot) {
+    if (slot < PeerIds::kMax && slot >= peers.size()) {
+      continue;
+    }
+    uint64_t total = 0;
+    for (const auto& shard : shards_) {
+      total += shard->peer_requests[slot].get();
+    }
+    if (slot == PeerIds::kOther && total == 0) {
+      continue;
+    }
+    std::string_view peer = slot == PeerIds::kOther ? std::string_view("other") : peers[slot];
+    std::array labels{Label{"peer", peer}};
+    out.sample("pillion_inbound_requests_by_peer_total", labels, total);
+  }
   simple("pillion_requests_active", "gauge", "Downstream requests in flight.",
          "downstream_rq_active");
   out.family("pillion_response_flags_total", "counter",

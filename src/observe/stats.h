@@ -10,6 +10,7 @@
 
 #include "observe/counter.h"
 #include "observe/flags.h"
+#include "observe/peer_ids.h"
 #include "observe/route_stats.h"
 
 namespace pillion::observe {
@@ -64,6 +65,9 @@ struct WorkerStats {
   Counter tcp_passthrough_total;  // captured connections passed through as opaque bytes
   Counter capture_refused_total;  // captured connections refused (not redirected, or a loop)
   std::array<Counter, static_cast<size_t>(Flag::kCount)> flags;
+  // Requests over mutual TLS by the client's SPIFFE ID slot (peer_ids; the last: "other").
+  std::array<Counter, PeerIds::kMax + 1> peer_requests;
+  PeerIds* peer_ids = nullptr;  // shared by the shards; owned by Stats
 
  private:
   size_t listeners_ = 0;
@@ -112,6 +116,7 @@ class Stats {
   void render_routes(Exposition& out) const;
 
   MetricLayout layout_;
+  PeerIds peer_ids_;
   double start_time_seconds_ = 0;
   std::vector<std::unique_ptr<WorkerStats>> shards_;
 };

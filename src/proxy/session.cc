@@ -368,6 +368,9 @@ awaitable<bool> Session::accept_tls() {
   }
   stats.downstream_tls_handshakes.add();
   peer_id_ = tls::peer_spiffe_id(tls.native_handle()).value_or("");
+  if (!peer_id_.empty() && stats.peer_ids != nullptr) {
+    peer_slot_ = stats.peer_ids->slot(peer_id_);
+  }
   co_return true;
 }
 
@@ -1781,6 +1784,9 @@ void Session::log_request() {
     if (exchange_.flags & (observe::Flags{1} << i)) {
       stats.flags[static_cast<size_t>(i)].add();
     }
+  }
+  if (peer_slot_ <= observe::PeerIds::kOther) {
+    stats.peer_requests[peer_slot_].add();
   }
   observe::AccessLogEntry entry;
   entry.start = exchange_.start_wall;

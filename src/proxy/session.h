@@ -124,6 +124,7 @@ class Session final : public Connection {
   const ListenerRuntime* listener_;
   const config::Snapshot* config_;
   std::string peer_id_;            // the client's SPIFFE ID after a mutual-TLS handshake
+  size_t peer_slot_ = SIZE_MAX;    // its metric label slot (observe::PeerIds)
   tls::IdentityPtr tls_identity_;  // the identity whose context this connection's TLS uses
   bool terminate_tls_ = false;     // a captured connection whose ClientHello is ours to answer
   std::string client_ip_;

@@ -66,6 +66,9 @@ class Hop(MtlsCase):
         self.assertLessEqual(self.metric(self.a, "pillion_upstream_tls_handshakes_total"), 2)
         self.assertLessEqual(self.metric(self.b, "pillion_downstream_tls_handshakes_total"), 2)
         self.assertGreaterEqual(self.metric(self.b, "pillion_downstream_tls_handshakes_total"), 1)
+        # The caller's identity is a (bounded) metric label on B.
+        by_peer = 'pillion_inbound_requests_by_peer_total{peer="%s"}' % ID_A
+        self.wait_for("20 requests by peer A", lambda: self.metric(self.b, by_peer) == 20)
 
     def test_new_connection_resumes_session(self):
         # /fresh goes to the same B through a cluster that never pools: every request is a new
