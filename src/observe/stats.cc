@@ -188,10 +188,13 @@ std::string Stats::render_prometheus() const {
   simple("pillion_downstream_connections_active", "gauge", "Downstream connections open.",
          "downstream_cx_active");
   render_routes(out);
-  out.family("pillion_inbound_requests_by_peer_total", "counter",
-             "Requests that arrived over mutual TLS, by the client's SPIFFE ID (the first 64 "
-             "IDs; later ones as \"other\").");
+  // Only once a client came over mutual TLS: a family without samples says nothing.
   auto peers = peer_ids_.ids();
+  if (!peers.empty()) {
+    out.family("pillion_inbound_requests_by_peer_total", "counter",
+               "Requests that arrived over mutual TLS, by the client's SPIFFE ID (the first 64 "
+               "IDs; later ones as \"other\").");
+  }
   for (size_t slot = 0; slot <= PeerIds::kMax; ++slot) {
     if (slot < PeerIds::kMax && slot >= peers.size()) {
       continue;

@@ -1,5 +1,6 @@
 #include "proxy/cluster_metrics.h"
 
+#include <algorithm>
 #include <array>
 #include <functional>
 
@@ -23,6 +24,11 @@ constexpr std::array<std::pair<Resource, const char*>, 4> kResources{{
 void per_cluster(observe::Exposition& out, const Runtime& runtime, std::string_view name,
                  std::string_view type, std::string_view help,
                  const std::function<void(const ClusterRuntime&, std::string_view)>& samples) {
+  // A family without samples says nothing (a transparent sidecar has only built-in clusters).
+  if (std::none_of(runtime.clusters.begin(), runtime.clusters.end(),
+                   [](const ClusterRuntime& cluster) { return cluster.state != nullptr; })) {
+    return;
+  }
   out.family(name, type, help);
   for (const auto& cluster : runtime.clusters) {
     if (cluster.state) {

@@ -279,6 +279,9 @@ awaitable<void> Session::run() {
     }
   }
   boost::system::error_code ignored;
+  if (downstream_.secure() && !aborted_) {
+    co_await close_tls();
+  }
   if (linger_ && !aborted_) {
     co_await linger();
   }
@@ -389,6 +392,14 @@ bool Session::authorized() const {
 
 // After an error reply the client may still be sending a body; closing at once would make the
 // kernel answer with RST and the client could lose our reply. Read and discard for a while.
+// A TLS close_notify before the TCP close: the client learns the stream ended cleanly (an
+// OpenSSL client otherwise reports "unexpected eof" and drops the session it could resume).
+// The peer's own close_notify is waited for briefly only.
+awaitable<void> Session::close_tls() {
+  arm(Phase::kStreaming, std::chrono::milliseconds(100));
+  co_await downstream_.tls()->async_shutdown(kUse);
+}
+
 awaitable<void> Session::linger() {
   boost::system::error_code ignored;
   downstream_.socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -89,6 +89,7 @@ class Session final : public Connection {
   boost::asio::awaitable<bool> relay_response_body(Stream& upstream, bool chunk_encode,
                                                    bool dechunk);
   boost::asio::awaitable<void> linger();
+  boost::asio::awaitable<void> close_tls();
   boost::asio::awaitable<bool> send_body(std::string_view a = {}, std::string_view b = {},
                                          std::string_view c = {});
   boost::asio::awaitable<bool> read_upstream(Stream& upstream, bool& eof);
