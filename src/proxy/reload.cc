@@ -142,6 +142,14 @@ std::vector<std::string> keep_startup_settings(const config::Snapshot& running,
        same_exporter(next.tracing.exporter, running.tracing.exporter), "tracing.export");
   keep(next.timeouts.drain, running.timeouts.drain, next.timeouts.drain == running.timeouts.drain,
        "timeouts.drain");
+  // The identity files are watched from startup on; rotating them needs no reload.
+  auto same_tls = [](const std::optional<config::TlsIdentity>& x,
+                     const std::optional<config::TlsIdentity>& y) {
+    return x.has_value() == y.has_value() &&
+           (!x || (x->cert == y->cert && x->key == y->key && x->ca == y->ca &&
+                   x->poll_interval == y->poll_interval));
+  };
+  keep(next.tls, running.tls, same_tls(next.tls, running.tls), "tls");
   return kept;
 }
 

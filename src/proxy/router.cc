@@ -35,6 +35,18 @@ bool header_matches(const HeaderMatcher& matcher, const http::Head& request) {
   return false;
 }
 
+// Common methods as bits, so a route's method list is one AND; 0 for any other method.
+uint16_t method_bit(std::string_view method) {
+  static constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                  "OPTIONS", "CONNECT", "TRACE", "PATCH"};
+  for (size_t i = 0; i < std::size(kMethods); ++i) {
+    if (method == kMethods[i]) {
+      return static_cast<uint16_t>(1u << i);
+    }
+  }
+  return 0;
+}
+
 bool method_matches(const std::vector<std::string>& methods, std::string_view method) {
   if (methods.empty()) {
     return true;
@@ -51,6 +63,20 @@ bool method_matches(const std::vector<std::string>& methods, std::string_view me
 
 void compile_route_match(const config::Route& route, RouteRuntime& out) {
   out.config = &route;
+  const auto& match = route.match;
+  RouteKey key;
+  key.host_suffix = match.host.starts_with("*.");
+  key.host =
+      key.host_suffix ? std::string_view(match.host).substr(1) : std::string_view(match.host);
+  key.path = match.path;
+  key.prefix = match.path_prefix;
+  key.slow_checks = !match.path_regex.empty() || !match.headers.empty();
+  for (const auto& method : match.methods) {
+    uint16_t bit = method_bit(method);
+    key.methods |= bit;
+    key.slow_checks |= bit == 0;
+  }
+  out.key = key;
   // Anchored: a route's regex describes the whole path or header value, as in Envoy.
   out.path_regex = route.match.path_regex.empty()
                        ? nullptr
@@ -78,36 +104,48 @@ bool host_matches(std::string_view pattern, std::string_view host) {
   return http::iequals(pattern, host);
 }
 
+// The common checks read only the routes' inline keys, in order; the rest (regexes, headers,
+// uncommon methods) only for a route that passed them.
 const RouteRuntime* match_route(const ListenerRuntime& listener, std::string_view host,
                                 std::string_view target, const http::Head& request) {
   auto path = target.substr(0, target.find('?'));
+  host = strip_port(host);
+  uint16_t method = method_bit(request.method);
   for (const auto& route : listener.routes) {
-    const auto& match = route.config->match;
-    if (!host_matches(match.host, host)) {
-      continue;
-    }
-    if (!match.path.empty() && path != match.path) {
-      continue;
-    }
-    if (!match.path_prefix.empty() && !path.starts_with(match.path_prefix)) {
-      continue;
-    }
-    if (route.path_regex &&
-        !re2::RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *route.path_regex)) {
-      continue;
-    }
-    if (!method_matches(match.methods, request.method)) {
-      continue;
-    }
-    bool headers_match = true;
-    for (const auto& header : route.headers) {
-      if (!header_matches(header, request)) {
-        headers_match = false;
-        break;
+    const RouteKey& key = route.key;
+    if (!key.host.empty()) {
+      if (key.host_suffix ? !(host.size() > key.host.size() &&
+                              http::iequals(host.substr(host.size() - key.host.size()), key.host))
+                          : !http::iequals(key.host, host)) {
+        continue;
       }
     }
-    if (!headers_match) {
+    if ((!key.path.empty() && path != key.path) ||
+        (!key.prefix.empty() && !path.starts_with(key.prefix))) {
       continue;
+    }
+    if (key.methods != 0 && (key.methods & method) == 0 && !key.slow_checks) {
+      continue;
+    }
+    if (key.slow_checks) {
+      const auto& match = route.config->match;
+      if (route.path_regex &&
+          !re2::RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *route.path_regex)) {
+        continue;
+      }
+      if (!method_matches(match.methods, request.method)) {
+        continue;
+      }
+      bool headers_match = true;
+      for (const auto& header : route.headers) {
+        if (!header_matches(header, request)) {
+          headers_match = false;
+          break;
+        }
+      }
+      if (!headers_match) {
+        continue;
+      }
     }
     return &route;
   }

@@ -9,6 +9,13 @@ namespace pillion::proxy {
 
 namespace {
 
+RouteRuntime fallback_route(const config::Route& route, size_t cluster) {
+  RouteRuntime runtime;
+  compile_route_match(route, runtime);
+  runtime.cluster = cluster;
+  return runtime;
+}
+
 // A route with no timeout of its own to a built-in cluster: a transparent sidecar must not
 // impose limits the app never asked for (Istio's passthrough does the same).
 RouteRuntime builtin_route(Runtime& runtime, const char* name, Destination destination) {
@@ -18,7 +25,7 @@ RouteRuntime builtin_route(Runtime& runtime, const char* name, Destination desti
     }
     for (const auto& route : runtime.builtin_routes) {
       if (route->cluster == name) {
-        return RouteRuntime{route.get(), cluster.index};
+        return fallback_route(*route, cluster.index);
       }
     }
   }
@@ -36,7 +43,7 @@ RouteRuntime builtin_route(Runtime& runtime, const char* name, Destination desti
   route->cluster = name;
   route->timeout = core::Duration::zero();
   runtime.builtin_routes.push_back(std::move(route));
-  return RouteRuntime{runtime.builtin_routes.back().get(), cluster_runtime.index};
+  return fallback_route(*runtime.builtin_routes.back(), cluster_runtime.index);
 }
 
 // Compiles a config Authorization; null when it has no rules. Patterns were validated when

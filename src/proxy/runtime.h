@@ -40,7 +40,19 @@ struct HeaderMatcher {
   std::shared_ptr<const re2::RE2> regex;
 };
 
+// What route matching reads first, inline in the route (the table is scanned in order): views
+// into the config's strings and a method bit set; anything slower is flagged.
+struct RouteKey {
+  std::string_view host;  // "" any; exact (lower case not required); or ".suffix" for "*.suffix"
+  bool host_suffix = false;
+  bool slow_checks = false;  // a path regex, header conditions or an uncommon method
+  uint16_t methods = 0;      // bit set of common methods (method_bit); 0: any
+  std::string_view path;     // exact, or "" for none
+  std::string_view prefix;   // or "" for none
+};
+
 struct RouteRuntime {
+  RouteKey key;
   const config::Route* config = nullptr;
   size_t cluster = 0;  // the cluster, or the first of a weighted split
   // A traffic split: (cumulative weight, cluster), picked by a uniform draw below total_weight.

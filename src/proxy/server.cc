@@ -280,6 +280,9 @@ int run_server(RuntimePtr runtime, const ServerOptions& options) {
     if (watcher) {
       watcher->stop();
     }
+    if (identity) {
+      identity->stop();  // its poll and expiry timers would keep the main loop alive
+    }
     signals.cancel();
   };
   std::function<void(const boost::system::error_code&, int)> on_signal =

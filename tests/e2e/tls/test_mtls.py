@@ -12,6 +12,7 @@ refusing to start on an expired certificate; /certs and the expiry metric."""
 import http.client
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -52,6 +53,11 @@ class Hop(MtlsCase):
         self.assertGreater(self.metric(self.b, "pillion_downstream_tls_handshakes_total"), 0)
         self.assertGreater(self.metric(self.a, "pillion_upstream_tls_handshakes_total"), 0)
         self.assertEqual(self.metric(self.a, "pillion_upstream_tls_handshake_failures_total"), 0)
+
+    def test_sigterm_drains_and_exits_with_tls_watching(self):
+        # The certificate watcher's timers must not keep the stopped proxy alive.
+        self.b.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.b.proc.wait(timeout=15), 0)  # drain 5 s, then exit
 
     def test_keep_alive_amortizes_handshakes(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.a.port, timeout=5)

@@ -25,18 +25,8 @@ config::Route make_route(std::string host, std::string path, std::string prefix)
 
 RouteRuntime runtime_for(const config::Route& route, size_t cluster) {
   RouteRuntime runtime;
-  runtime.config = &route;
+  compile_route_match(route, runtime);
   runtime.cluster = cluster;
-  if (!route.match.path_regex.empty()) {
-    runtime.path_regex = std::make_shared<const re2::RE2>(route.match.path_regex);
-  }
-  for (const auto& header : route.match.headers) {
-    HeaderMatcher matcher{&header, nullptr};
-    if (header.kind == config::HeaderMatch::Kind::kRegex) {
-      matcher.regex = std::make_shared<const re2::RE2>(header.value);
-    }
-    runtime.headers.push_back(std::move(matcher));
-  }
   return runtime;
 }
 
