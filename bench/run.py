@@ -51,10 +51,11 @@ WRK_CONNECTIONS = 32
 OPEN_RATES = [1000, 5000]
 OPEN_CONNECTIONS = 32
 PERCENTILES = ["p50", "p99", "p99.9"]
-TARGETS = ["direct", "nginx", "haproxy", "pillion", "pillion_traced"]
+TARGETS = ["direct", "nginx", "haproxy", "pillion", "pillion_traced", "pillion_routes"]
 LABELS = {"direct": "direct (no proxy)", "nginx": "nginx 1.22 reverse proxy",
           "haproxy": "HAProxy 2.6", "pillion": "pillion",
-          "pillion_traced": "pillion + metrics server + tracing 1% exported (OTLP)"}
+          "pillion_traced": "pillion + metrics server + tracing 1% exported (OTLP)",
+          "pillion_routes": "pillion, 100 routes / 20 clusters, retries + breakers + outliers"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PROXY_CPU = "1"
@@ -257,6 +258,45 @@ def start_pillion_traced(procs, work, port, upstream_port):
     return proc
 
 
+def start_pillion_routes(procs, work, port, upstream_port):
+    """pillion with the route table of a real service mesh sidecar (issue 3): 100 routes over
+    20 clusters, the request matching the last one (the whole table is scanned), with a retry
+    policy, circuit breakers, outlier detection and least-request balancing on its cluster."""
+    directory = os.path.join(work, "pillion_routes")
+    os.makedirs(directory, exist_ok=True)
+    lines = [
+        "workers: 1",
+        "admin: { address: 127.0.0.1:%d }" % free_port(),
+        "listeners: [ { name: main, address: 127.0.0.1:%d } ]" % port,
+        "routes:",
+        "  default:",
+    ]
+    for i in range(99):
+        match = ("{ host: \"svc-%d.example.com\", path_prefix: /api/ }" % i if i % 2
+                 else "{ path_prefix: /svc-%d/, methods: [GET, POST] }" % i)
+        lines.append("    - { match: %s, cluster: c%d }" % (match, i % 19))
+    lines.append("    - { match: { path_prefix: / }, cluster: app, retry: { on: [connect-failure,"
+                 " reset, 5xx], attempts: 2 } }")
+    lines.append("clusters:")
+    for i in range(19):
+        lines.append("  - { name: c%d, endpoints: [ \"127.0.0.1:%d\", \"127.0.0.1:%d\" ] }"
+                     % (i, 40000 + 2 * i, 40001 + 2 * i))
+    lines.append("  - name: app")
+    lines.append("    endpoints: [ \"127.0.0.1:%d\" ]" % upstream_port)
+    lines.append("    circuit_breakers: { max_requests: 10000, max_connections: 10000 }")
+    lines.append("    outlier_detection: { consecutive_failures: 5 }")
+    lines.append("access_log: { path: %s }" % os.path.join(directory, "access.log"))
+    config = os.path.join(directory, "pillion.yaml")
+    with open(config, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(directory, "stdout.log"), "w") as out, \
+            open(os.path.join(directory, "stderr.log"), "w") as err:
+        proc = procs.start(pinned(PROXY_CPU, [PILLION, "proxy", "-c", config]), stdout=out,
+                           stderr=err)
+    wait_port(port, proc=proc, timeout=10)
+    return proc
+
+
 # ---------------------------------------------------------------------------------------------
 # Measurements
 
@@ -399,7 +439,7 @@ def markdown(summary):
     lines.append("")
     # Ratios: how each proxy compares with the two established ones, metric by metric.
     columns = [("haproxy", "nginx"), ("pillion", "nginx"), ("pillion", "haproxy"),
-               ("pillion_traced", "pillion")]
+               ("pillion_traced", "pillion"), ("pillion_routes", "pillion")]
     lines.append("| metric (lower is better unless noted) | "
                  + " | ".join("%s ÷ %s" % (a, b) for a, b in columns) + " |")
     lines.append("|" + " --- |" * (1 + len(columns)))
@@ -552,7 +592,8 @@ def main():
         upstream = start_upstream(procs, work, upstream_port)
         servers = {"direct": (upstream_port, upstream)}
         starters = {"nginx": start_nginx_proxy, "haproxy": start_haproxy,
-                    "pillion": start_pillion, "pillion_traced": start_pillion_traced}
+                    "pillion": start_pillion, "pillion_traced": start_pillion_traced,
+                    "pillion_routes": start_pillion_routes}
         for name, starter in starters.items():
             port = free_port()
             try:
