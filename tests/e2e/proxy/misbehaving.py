@@ -293,6 +293,31 @@ class Proxy:
             return f.read()
 
 
+def prometheus_sample(proxy, name, **labels):
+    """A sample of /stats/prometheus, by name and labels (None when absent)."""
+    status, text = proxy.admin("/stats/prometheus")
+    assert status == 200, text
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if not series.startswith(name + "{"):
+            continue
+        got = ",".join(sorted(series[len(name) + 1:-1].split(",")))
+        if got == want:
+            return float(value)
+    return None
+
+
+def cluster_endpoints(proxy, cluster):
+    """A cluster's endpoints in /clusters, by address."""
+    status, text = proxy.admin("/clusters")
+    assert status == 200, text
+    for item in json.loads(text)["clusters"]:
+        if item["name"] == cluster:
+            return {e["address"]: e for e in item["endpoints"]}
+    raise AssertionError("no %s cluster in /clusters: %s" % (cluster, text))
+
+
 def parse_log_line(line):
     line = line.strip()
     if line.startswith("{"):

@@ -4,12 +4,12 @@ timeout, a refused connection) take an endpoint out of load balancing and health
 passed ones bring it back. With no endpoint left the answer is 503 UH, unless panic_threshold
 sends traffic to every endpoint anyway. One worker and round robin keep the picks known."""
 
-import json
 import time
 import unittest
 
 from fleet import fleet
-from misbehaving import ProxyCase, closed_port, get, start_proxy
+from misbehaving import ProxyCase, cluster_endpoints, closed_port, get, start_proxy
+from misbehaving import prometheus_sample as metric
 
 ROUTES = "- { match: { path_prefix: /f/ }, cluster: fleet }\n"
 CHECK = ("path: /healthz, interval: 200ms, timeout: 100ms, unhealthy_threshold: 2, "
@@ -27,28 +27,7 @@ def start_fleet_proxy(case, members, check=CHECK, extra="", name="proxy"):
 
 
 def endpoints(proxy):
-    """The fleet cluster's endpoints in /clusters, by address."""
-    status, text = proxy.admin("/clusters")
-    assert status == 200, text
-    for cluster in json.loads(text)["clusters"]:
-        if cluster["name"] == "fleet":
-            return {e["address"]: e for e in cluster["endpoints"]}
-    raise AssertionError("no fleet cluster in /clusters: %s" % text)
-
-
-def metric(proxy, name, **labels):
-    """A sample of /stats/prometheus, by name and labels (None when absent)."""
-    status, text = proxy.admin("/stats/prometheus")
-    assert status == 200, text
-    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    for line in text.splitlines():
-        series, _, value = line.rpartition(" ")
-        if not series.startswith(name + "{"):
-            continue
-        got = ",".join(sorted(series[len(name) + 1:-1].split(",")))
-        if got == want:
-            return float(value)
-    return None
+    return cluster_endpoints(proxy, "fleet")
 
 
 class HealthChecks(ProxyCase):

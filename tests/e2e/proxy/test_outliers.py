@@ -4,12 +4,13 @@ warning on stderr) and gets no request while ejected; it returns after base_ejec
 second ejection lasts about twice as long; max_ejection_percent bounds how many are out at once;
 a success ends a run of failures. One worker and round robin keep the order of picks known."""
 
-import json
 import time
 import unittest
 
 from fleet import fleet
-from misbehaving import ProxyCase, closed_port, parse_log_line, get, start_proxy
+from misbehaving import (ProxyCase, closed_port, cluster_endpoints, get, parse_log_line,
+                         start_proxy)
+from misbehaving import prometheus_sample as metric
 
 ROUTES = "- { match: { path_prefix: /f/ }, cluster: fleet }\n"
 
@@ -26,13 +27,7 @@ def start_fleet_proxy(case, members, outlier, lb="round_robin", workers=1, route
 
 
 def endpoints(proxy):
-    """The fleet cluster's endpoints in /clusters, by address."""
-    status, text = proxy.admin("/clusters")
-    assert status == 200, text
-    for cluster in json.loads(text)["clusters"]:
-        if cluster["name"] == "fleet":
-            return {e["address"]: e for e in cluster["endpoints"]}
-    raise AssertionError("no fleet cluster in /clusters: %s" % text)
+    return cluster_endpoints(proxy, "fleet")
 
 
 def recent_upstreams(proxy, count=40):
@@ -41,21 +36,6 @@ def recent_upstreams(proxy, count=40):
     entries = [parse_log_line(line) for line in proxy.log_lines()][-count:]
     return " ".join("%s:%s" % (e.get("upstream", "-").rpartition(":")[2], e.get("status"))
                     for e in entries)
-
-
-def metric(proxy, name, **labels):
-    """A sample of /stats/prometheus, by name and labels (None when absent)."""
-    status, text = proxy.admin("/stats/prometheus")
-    assert status == 200, text
-    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    for line in text.splitlines():
-        series, _, value = line.rpartition(" ")
-        if not series.startswith(name + "{"):
-            continue
-        got = ",".join(sorted(series[len(name) + 1:-1].split(",")))
-        if got == want:
-            return float(value)
-    return None
 
 
 def settled(proxy):
