@@ -130,6 +130,9 @@ class Drain(ProxyCase):
         self.assertEqual(get(proxy.port).status, 200)
         start = time.monotonic()
         proxy.proc.send_signal(signal.SIGTERM)
+        # The signal is handled asynchronously: a request sent in the same instant may still be
+        # answered as before the drain. Wait until the proxy says it drains, then ask.
+        self.assertIsNotNone(wait_until(lambda: proxy.admin("/ready")[0] == 503, 0.5))
         # A load balancer that has not noticed yet still gets answers.
         late = get(proxy.port)
         self.assertEqual((late.status, late.header("connection")), (200, "close"))
