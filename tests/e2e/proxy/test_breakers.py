@@ -93,7 +93,8 @@ class BreakerCase(ProxyCase):
         self.assertFalse(isinstance(resp, Exception), resp)
         self.assertEqual(resp.status, 503, resp.raw)
         self.assertEqual(resp.header("x-pillion-overloaded"), "true", resp.raw)
-        self.assertLess(took, 0.2)
+        # The held requests last 1 s: anything well under that was not queued behind them.
+        self.assertLess(took, 0.5)
         self.assertIn(limit_name, resp.body.decode())
         entry = self.proxy.log_entry(resp.header("x-request-id"))
         self.assertIn("UO", entry["flags"].split(","), entry)

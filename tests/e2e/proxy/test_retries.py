@@ -348,10 +348,10 @@ class Timing(RetryCase):
             if entry["attempts"] == "2":
                 retried += 1
                 self.assertGreaterEqual(took, 0.19)
-                self.assertLess(took, 0.7)
+                self.assertLess(took, 0.9)  # the slow endpoint takes 1 s
             else:
                 self.assertEqual(entry["attempts"], "1")
-                self.assertLess(took, 0.5)
+                self.assertLess(took, 0.9)
         self.assertGreaterEqual(retried, 1)
 
     def test_per_try_timeouts_on_a_single_slow_endpoint(self):
@@ -372,12 +372,12 @@ class Timing(RetryCase):
         _, entry = self.assertLocalReply(self.proxy, resp, 504, "UT", ["timeout"])
         self.assertEqual(entry["attempts"], "3", entry)
         self.assertGreaterEqual(took, 0.58)
-        self.assertLess(took, 1.1)
+        self.assertLess(took, 2.0)  # without per-try timeouts: 3 s
         # The route timeout bounds all tries together, whatever attempts remain.
         resp, took = self.send("/bounded/x")
         _, entry = self.assertLocalReply(self.proxy, resp, 504, "UT", ["timeout"])
         self.assertGreaterEqual(took, 0.65)
-        self.assertLess(took, 0.95)
+        self.assertLess(took, 1.5)  # unbounded: up to 10 tries of 300 ms
         self.assertIn(entry["attempts"], ("2", "3"), entry)
 
     def test_retry_after_within_the_cap_is_waited_for(self):
@@ -408,7 +408,7 @@ class Timing(RetryCase):
         self.assertEqual(resp.status, 503, resp.raw)
         self.assertEqual(resp.header("retry-after"), "30")
         self.assertEqual(resp.header("x-upstream"), "a")
-        self.assertLess(took, 0.5)
+        self.assertLess(took, 1.5)  # waiting would take 30 s
         entry = self.entry(resp)
         self.assertEqual(entry["attempts"], "1", entry)
         self.assertEqual(a.stats()["requests"], 1)
