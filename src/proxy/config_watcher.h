@@ -1,14 +1,10 @@
 #pragma once
 // Watches the config file for content changes, on the main thread's io_context.
 //
-// Kubernetes mounts a ConfigMap as `DIR/pillion.yaml -> ..data/pillion.yaml` with
-// `..data -> ..2026_11_30_...`, and updates it by renaming a new `..data_tmp` symlink over
-// `..data`: the file's own inode never changes, so a watch on the file misses the update. The
-// watcher therefore watches the directory holding the path (it sees `..data` replaced) and the
-// directory the path resolves to (an in-place edit behind a symlink), re-reads the file on every
-// event, and also polls (inotify does not work on every filesystem). A change is reported only
-// when the content differs from the last content reported or noted, after a quiet period, so an
-// editor's write-rename-chmod burst is one reload and a rewrite with the same bytes is none.
+// core::FileWatcher sees ConfigMap `..data` swaps, edits behind symlinks and plain writes (and
+// polls); this re-reads the file on each of its reports and calls back only when the content
+// differs from the last content reported or noted, so an editor's write-rename-chmod burst is one
+// reload and a rewrite with the same bytes is none.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +14,10 @@
 
 namespace boost::asio {
 class io_context;
+}
+
+namespace pillion::core {
+class FileWatcher;
 }
 
 namespace pillion::proxy {
@@ -52,8 +52,9 @@ class ConfigWatcher {
   static uint64_t content_hash(std::string_view content);
 
  private:
-  struct Impl;
-  std::shared_ptr<Impl> impl_;  // shared with pending handlers
+  struct State;
+  std::shared_ptr<State> state_;  // shared with the file watcher's callback
+  std::unique_ptr<core::FileWatcher> files_;
 };
 
 }  // namespace pillion::proxy

@@ -1,24 +1,15 @@
 #include "tls/identity_watcher.h"
 
-#include <fcntl.h>
-#include <sys/inotify.h>
-#include <unistd.h>
-
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
+
+#include "core/file_watcher.h"
 
 namespace pillion::tls {
 
@@ -26,49 +17,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr uint32_t kDirectoryEvents = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                      IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
-                                      IN_MODIFY;
-
-// The whole file through the symlinks, or nothing (missing, or half-way through a swap).
-std::optional<std::string> read_quietly(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return std::nullopt;
-  }
-  std::string text;
-  std::array<char, 16 * 1024> buffer;
-  bool ok = true;
-  while (true) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      ok = n == 0;
-      break;
-    }
-    text.append(buffer.data(), static_cast<size_t>(n));
-  }
-  OPENSSL_cleanse(buffer.data(), buffer.size());
-  ::close(fd);
-  if (!ok) {
-    OPENSSL_cleanse(text.data(), text.size());
-    return std::nullopt;
-  }
-  return text;
-}
-
 void hash_into(uint64_t& hash, std::string_view text) {
-  for (unsigned char c : text) {
-    hash = (hash ^ c) * 1099511628211ull;  // FNV-1a, 64 bit
-  }
-  hash = (hash ^ 0xff) * 1099511628211ull;  // separator: "ab"+"c" differs from "a"+"bc"
-}
-
-std::filesystem::path directory_of(const std::filesystem::path& path) {
-  auto parent = path.parent_path();
-  return parent.empty() ? std::filesystem::path(".") : parent;
+  hash = core::content_hash(text, hash);
+  hash = core::content_hash("\xff", hash);  // separator: "ab"+"c" differs from "a"+"bc"
 }
 
 // "3d4h", "5h12m", "14m20s", "42s".
@@ -94,25 +45,15 @@ std::string human_duration(std::chrono::seconds left) {
 
 struct IdentityWatcher::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& context, IdentityFiles files, IdentityWatcherOptions options)
-      : files(std::move(files)),
-        options(options),
-        events(context),
-        debounce_timer(context),
-        poll_timer(context),
-        expiry_timer(context) {}
+      : files(std::move(files)), options(options), expiry_timer(context) {}
 
   IdentityFiles files;
   IdentityWatcherOptions options;
   OnRotate on_rotate;
-  asio::posix::stream_descriptor events;
-  asio::steady_timer debounce_timer;
-  asio::steady_timer poll_timer;
+  std::unique_ptr<core::FileWatcher> watcher;  // calls check(); made by IdentityWatcher
   asio::steady_timer expiry_timer;
-  int inotify_fd = -1;
-  std::map<std::string, int> watches;  // canonical directory -> watch descriptor
-  std::optional<uint64_t> last_hash;   // of the last content seen (published or rejected)
+  std::optional<uint64_t> last_hash;  // of the last content seen (published or rejected)
   bool stopped = false;
-  alignas(inotify_event) std::array<char, 8192> buffer;
 
   // Read from any thread.
   mutable std::mutex mutex;
@@ -142,9 +83,9 @@ struct IdentityWatcher::Impl : std::enable_shared_from_this<Impl> {
 
   // The three files' contents and their combined hash; nullopt while one is missing.
   std::optional<uint64_t> read_all(IdentityPem& pem) {
-    auto cert = read_quietly(files.cert);
-    auto key = read_quietly(files.key);
-    auto ca = read_quietly(files.ca);
+    auto cert = core::read_whole_file(files.cert);
+    auto key = core::read_whole_file(files.key);
+    auto ca = core::read_whole_file(files.ca);
     if (!cert || !key || !ca) {
       if (key) {
         OPENSSL_cleanse(key->data(), key->size());
@@ -159,103 +100,6 @@ struct IdentityWatcher::Impl : std::enable_shared_from_this<Impl> {
     hash_into(hash, pem.key);
     hash_into(hash, pem.ca);
     return hash;
-  }
-
-  bool start_inotify() {
-    inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (inotify_fd < 0) {
-      spdlog::warn("identity watch: inotify unavailable ({}); polling every {} ms",
-                   std::strerror(errno), options.poll_interval.count());
-      return false;
-    }
-    events.assign(inotify_fd);
-    refresh_watches();
-    if (watches.empty()) {
-      spdlog::warn("identity watch: cannot watch the directories of {}; polling every {} ms",
-                   files.cert, options.poll_interval.count());
-      boost::system::error_code ignored;
-      events.close(ignored);
-      inotify_fd = -1;
-      return false;
-    }
-    read_events();
-    return true;
-  }
-
-  // Watches the directory of each path and the directory each path resolves to (an in-place edit
-  // behind a symlink happens there); follows the targets when a swap moves them.
-  void refresh_watches() {
-    if (inotify_fd < 0) {
-      return;
-    }
-    std::set<std::string> wanted;
-    for (const auto* path : {&files.cert, &files.key, &files.ca}) {
-      std::error_code ec;
-      auto own = std::filesystem::canonical(directory_of(*path), ec);
-      if (!ec) {
-        wanted.insert(own.string());
-      }
-      auto target = std::filesystem::canonical(*path, ec);
-      if (!ec) {
-        wanted.insert(directory_of(target).string());
-      }
-    }
-    for (auto it = watches.begin(); it != watches.end();) {
-      if (wanted.count(it->first) == 0) {
-        ::inotify_rm_watch(inotify_fd, it->second);  // EINVAL if the directory is gone: fine
-        it = watches.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (const auto& directory : wanted) {
-      if (watches.count(directory) != 0) {
-        continue;
-      }
-      int watch = ::inotify_add_watch(inotify_fd, directory.c_str(), kDirectoryEvents);
-      if (watch >= 0) {
-        watches.emplace(directory, watch);
-      }
-    }
-  }
-
-  void read_events() {
-    events.async_read_some(asio::buffer(buffer), [self = shared_from_this()](
-                                                     const boost::system::error_code& ec, size_t) {
-      if (ec == asio::error::operation_aborted || self->stopped) {
-        return;
-      }
-      if (ec) {
-        spdlog::warn("identity watch: inotify failed ({}); polling only", ec.message());
-        return;
-      }
-      self->debounce();  // which entry changed does not matter: re-read all once quiet
-      self->read_events();
-    });
-  }
-
-  void debounce() {
-    debounce_timer.expires_after(options.debounce);
-    debounce_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || self->stopped) {
-        return;
-      }
-      self->check();
-    });
-  }
-
-  void poll() {
-    if (options.poll_interval.count() <= 0) {
-      return;
-    }
-    poll_timer.expires_after(options.poll_interval);
-    poll_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (ec || self->stopped) {
-        return;
-      }
-      self->check();
-      self->poll();
-    });
   }
 
   void schedule_expiry_check() {
@@ -290,7 +134,6 @@ struct IdentityWatcher::Impl : std::enable_shared_from_this<Impl> {
 
   // Re-reads the files; publishes a new identity when the content changed and validates.
   bool check() {
-    refresh_watches();
     IdentityPem pem;
     auto hash = read_all(pem);
     if (!hash || (last_hash && *last_hash == *hash)) {
@@ -323,19 +166,29 @@ struct IdentityWatcher::Impl : std::enable_shared_from_this<Impl> {
 
   void stop() {
     stopped = true;
-    debounce_timer.cancel();
-    poll_timer.cancel();
+    watcher->stop();
     expiry_timer.cancel();
-    boost::system::error_code ignored;
-    events.close(ignored);  // closes the inotify fd, with its watches
-    inotify_fd = -1;
-    watches.clear();
   }
 };
 
 IdentityWatcher::IdentityWatcher(asio::io_context& context, IdentityFiles files,
                                  IdentityWatcherOptions options)
-    : impl_(std::make_shared<Impl>(context, std::move(files), options)) {}
+    : impl_(std::make_shared<Impl>(context, std::move(files), options)) {
+  core::FileWatcherOptions watch;
+  watch.poll_interval = options.poll_interval;
+  watch.debounce = options.debounce;
+  watch.use_inotify = options.use_inotify;
+  watch.name = "identity";
+  // A weak reference: the Impl owns the file watcher, so a strong one would keep both alive.
+  impl_->watcher = std::make_unique<core::FileWatcher>(
+      context, std::vector<std::string>{impl_->files.cert, impl_->files.key, impl_->files.ca},
+      [weak = std::weak_ptr<Impl>(impl_)] {
+        if (auto self = weak.lock()) {
+          self->check();
+        }
+      },
+      watch);
+}
 
 IdentityWatcher::~IdentityWatcher() {
   stop();
@@ -369,10 +222,9 @@ bool IdentityWatcher::load(std::string& error) {
 
 bool IdentityWatcher::start() {
   impl_->stopped = false;
-  bool watching = impl_->options.use_inotify && impl_->start_inotify();
-  impl_->poll();
+  bool watching = impl_->watcher->start();
   impl_->schedule_expiry_check();
-  return watching || impl_->options.poll_interval.count() > 0;
+  return watching;
 }
 
 void IdentityWatcher::stop() {
@@ -411,7 +263,7 @@ std::string IdentityWatcher::last_error() const {
 }
 
 bool IdentityWatcher::inotify_active() const {
-  return impl_->inotify_fd >= 0;
+  return impl_->watcher->inotify_active();
 }
 
 nlohmann::json IdentityWatcher::certs_json() const {
