@@ -424,7 +424,8 @@ void Session::reset_exchange() {
   e.request_id_view = {};
   e.route = nullptr;
   e.host = nullptr;
-  e.host_set.reset();
+  // host_set is kept: the next request on this connection most often uses the same set, and
+  // copying the pointer again would be an atomic increment on a line every worker shares.
   e.cluster_state = nullptr;
   e.replayable = false;
   e.holds_retry = false;

@@ -178,7 +178,8 @@ class Session final : public Connection {
     const RouteRuntime* route = nullptr;
     size_t cluster = 0;              // the route's cluster, or the one its weighted split picked
     upstream::Host* host = nullptr;  // the current (or last) try's
-    upstream::HostSetPtr host_set;   // keeps `host` alive across a DNS refresh
+    upstream::HostSetPtr host_set;   // keeps `host` alive across a DNS refresh; kept by
+                                     // reset_exchange() for the connection's next request
     upstream::ClusterState* cluster_state = nullptr;  // null for built-in clusters
     bool replayable = false;        // the request may be sent again (method, body buffered)
     bool holds_retry = false;       // a retry unit of the cluster's budget is taken
