@@ -22,10 +22,11 @@ first K requests carrying KEY fail (as `x-fail-how: 503|429|<status>|reset|close
 that one request by N ms (on top of the mode's delay_ms).
 
 GET /__stats answers {"requests": N, "health_checks": M, "active": A, "max_active": X,
-"paths": {...}, "health_host": H} (requests counts traffic only, not control or health checks;
-H is the Host header of the last health check).
+"paths": {...}, "health_host": H, "pid": P} (requests counts traffic only, not control or health
+checks; H is the Host header of the last health check; P the server's process id).
 """
 
+import http.client
 import json
 import os
 import signal
@@ -105,7 +106,7 @@ class _Handler(socketserver.BaseRequestHandler):
             return True
         if url.path == "/__stats":
             with _lock:
-                _answer(conn, 200, json.dumps(_stats).encode())
+                _answer(conn, 200, json.dumps(dict(_stats, pid=os.getpid())).encode())
             return True
         with _lock:
             mode = dict(_mode)
@@ -198,13 +199,40 @@ class Member:
 
     def __init__(self, case, name, port=None, host="127.0.0.1"):
         self.case, self.name, self.host = case, name, host
-        self.port = port or free_port(host)
-        self.start()
+        if port:
+            self.port = port
+            self.start()
+            return
+        # free_port() can race with suites running in parallel: a member that lost its port
+        # to another process exits at startup (address in use); take a new port.
+        for attempt in range(3):
+            self.port = free_port(host)
+            try:
+                self.start()
+                return
+            except RuntimeError:  # exited before listening
+                if attempt == 2:
+                    raise
 
     def start(self):
         self.proc = self.case.start(
             [sys.executable, os.path.abspath(__file__), str(self.port), self.name, self.host])
         wait_port(self.port, host=self.host, proc=self.proc)
+        # The listener may be another process's (a port lost to a parallel suite, before this
+        # one failed to bind it): the member answers with its own pid.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.stats().get("pid") == self.proc.pid:
+                    return
+            except (OSError, ValueError, http.client.HTTPException):
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("fleet member %s exited with %d before listening on %d" %
+                                   (self.name, self.proc.returncode, self.port))
+            if time.monotonic() > deadline:
+                raise RuntimeError("port %d is not fleet member %s's" % (self.port, self.name))
+            time.sleep(0.02)
 
     def stop(self):
         """Stops the process: its port then refuses connections."""

@@ -369,6 +369,19 @@ def yaml_config(port, admin_port, upstream_port, log_path, limits=None, timeouts
 
 def start_proxy(case, upstream_port, name="proxy", extra_args=(), env=None, **config):
     """Writes a YAML config, starts `pillion proxy -c` and waits for listener and admin."""
+    # free_port() can race with suites running in parallel: a proxy that lost its port to
+    # another process exits at startup with "Address already in use"; take new ports.
+    for attempt in range(3):
+        try:
+            return _start_proxy_once(case, upstream_port, name, extra_args, env, config)
+        except RuntimeError:
+            with open(case.path(name + ".stderr"), encoding="utf-8", errors="replace") as f:
+                lost_port = "in use" in f.read()
+            if not lost_port or attempt == 2:
+                raise
+
+
+def _start_proxy_once(case, upstream_port, name, extra_args, env, config):
     port, admin_port = free_port(), free_port()
     log_path = case.path(name + ".access.log")
     config_path = case.path(name + ".yaml")

@@ -27,6 +27,17 @@ def read_text(path):
         return f.read()
 
 
+def poll(fetch, done, timeout=3.0):
+    """Calls fetch() until done(value) or the deadline (flushes are batched); returns the last
+    value either way, for the caller's assertions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 class TextFormat(ProxyCase):
     def setUp(self):
         super().setUp()
@@ -78,8 +89,8 @@ class TextFormat(ProxyCase):
     def test_client_request_id_is_logged_and_cannot_forge_fields(self):
         resp = get(self.proxy.port, "/ok", extra="X-Request-ID: evil status=999 flags=XX\r\n")
         self.assertEqual(resp.status, 200)
-        time.sleep(0.3)
-        lines = [l for l in self.proxy.log_lines() if "evil" in l]
+        lines = poll(lambda: [l for l in self.proxy.log_lines() if "evil" in l],
+                     lambda found: found)
         self.assertEqual(len(lines), 1)
         self.assertEqual(re.findall(r"(?:^| )(\w+)=", TEXT_LINE.match(lines[0]).group(2)),
                          FIELDS)
@@ -164,10 +175,16 @@ class JsonFormat(ProxyCase):
     def test_non_utf8_target_still_gives_valid_json(self):
         resp = request(self.proxy.port, b"GET /a?q=\xc3\xa9\xff HTTP/1.1\r\nHost: svc\r\n\r\n")
         self.assertEqual(resp.status, 200)
-        time.sleep(0.3)
-        with open(self.proxy.log_path, "rb") as f:
-            for line in f.read().splitlines():
-                json.loads(line.decode("utf-8"))
+        rid = resp.header("x-request-id").encode()
+
+        def lines():
+            with open(self.proxy.log_path, "rb") as f:
+                return f.read().splitlines()
+
+        got = poll(lines, lambda got: any(rid in line for line in got))
+        self.assertTrue(any(rid in line for line in got), got)
+        for line in got:
+            json.loads(line.decode("utf-8"))
 
 
 class Rotation(ProxyCase):
@@ -190,11 +207,9 @@ class Rotation(ProxyCase):
         self.assertTrue(os.path.exists(proxy.log_path), "SIGHUP did not reopen the log path")
         after = [get(proxy.port, "/ok?n=a%d" % i).header("x-request-id") for i in range(5)]
         proxy.log_entry(after[-1])
-        time.sleep(0.3)
-        with open(rotated) as f:
-            old = f.read()
-        with open(proxy.log_path) as f:
-            new = f.read()
+        new = poll(lambda: read_text(proxy.log_path),
+                   lambda new: all(rid in new for rid in after))
+        old = read_text(rotated)
         for rid in before + [mid]:
             self.assertIn(rid, old)
             self.assertNotIn(rid, new)
@@ -213,18 +228,27 @@ class Rotation(ProxyCase):
                                    .header("x-request-id")) for i in range(300)]
             for generation in range(1, 4):
                 time.sleep(0.1)
+                # The writer reopens asynchronously after SIGHUP: rotate the file it created.
+                self.assertTrue(poll(lambda: os.path.exists(proxy.log_path), bool, timeout=5),
+                                "SIGHUP did not reopen the log path")
                 os.rename(proxy.log_path, "%s.%d" % (proxy.log_path, generation))
                 proxy.proc.send_signal(signal.SIGHUP)
             ids = [f.result() for f in futures]
+        self.assertTrue(poll(lambda: os.path.exists(proxy.log_path), bool, timeout=5),
+                        "SIGHUP did not reopen the log path")
         proxy.log_entry(get(proxy.port, "/ok?last").header("x-request-id"))
-        time.sleep(0.3)
-        seen = []
-        for name in [proxy.log_path] + ["%s.%d" % (proxy.log_path, g) for g in range(1, 4)]:
-            if os.path.exists(name):
-                with open(name) as f:
-                    for line in f.read().splitlines():
-                        self.assertIsNotNone(TEXT_LINE.match(line), line)
-                        seen.append(parse_log_line(line)["request_id"])
+
+        def read_all():
+            seen = []
+            for name in [proxy.log_path] + ["%s.%d" % (proxy.log_path, g) for g in range(1, 4)]:
+                if os.path.exists(name):
+                    with open(name) as f:
+                        for line in f.read().splitlines():
+                            self.assertIsNotNone(TEXT_LINE.match(line), line)
+                            seen.append(parse_log_line(line)["request_id"])
+            return seen
+
+        seen = poll(read_all, lambda seen: set(ids) <= set(seen), timeout=5)
         self.assertEqual(len(seen), len(set(seen)), "a line was written twice")
         self.assertTrue(set(ids) <= set(seen), "lines lost across rotation")
 

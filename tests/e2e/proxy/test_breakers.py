@@ -85,16 +85,34 @@ class BreakerCase(ProxyCase):
                 time.sleep(stagger)
         return threads, results
 
+    def first_then_rest(self, path, count, holds, timeout=5.0):
+        """Starts one request alone, waits until holds() says it occupies what the breaker
+        guards, then starts the count - 1 others together."""
+        results = [None] * count
+        first = threading.Thread(target=self.timed_get, args=(path, results, 0))
+        first.start()
+        threads = [first]
+        deadline = time.monotonic() + timeout
+        while not holds():
+            self.assertLess(time.monotonic(), deadline, "the first request never held its slot")
+            time.sleep(0.02)
+        barrier = threading.Barrier(count - 1) if count > 2 else None
+        for i in range(1, count):
+            t = threading.Thread(target=self.timed_get, args=(path, results, i, barrier))
+            t.start()
+            threads.append(t)
+        return threads, results
+
     def join(self, threads):
         for t in threads:
             t.join(20)
 
-    def assertOverloaded(self, resp, took, limit_name, picked_endpoint=False):
+    def assertOverloaded(self, resp, took, limit_name, picked_endpoint=False, held=1.0):
         self.assertFalse(isinstance(resp, Exception), resp)
         self.assertEqual(resp.status, 503, resp.raw)
         self.assertEqual(resp.header("x-pillion-overloaded"), "true", resp.raw)
-        # The held requests last 1 s: anything well under that was not queued behind them.
-        self.assertLess(took, 0.5)
+        # The held requests last `held` s: anything well under that was not queued behind them.
+        self.assertLess(took, held / 2)
         self.assertIn(limit_name, resp.body.decode())
         entry = self.proxy.log_entry(resp.header("x-request-id"))
         self.assertIn("UO", entry["flags"].split(","), entry)
@@ -183,15 +201,16 @@ class MaxRequests(BreakerCase):
 class MaxConnections(BreakerCase):
     def test_second_connection_is_refused_while_the_first_is_busy(self):
         a, = fleet(self, "a")
-        a.set_mode(delay_ms=1000)
+        a.set_mode(delay_ms=2000)
         self.proxy_for(cluster("one", a.address, extra="circuit_breakers: { max_connections: 1 }"),
                        "- { match: { path_prefix: /c/ }, cluster: one }")
-        threads, results = self.concurrently("/c/x", 2, stagger=0.3)
+        # The second starts once the first is at the upstream, holding the one connection.
+        threads, results = self.first_then_rest("/c/x", 2, lambda: a.stats()["active"] == 1)
         self.join(threads)
         (first, first_took), (second, second_took) = results
         self.assertEqual(first.status, 200, first.raw)
-        self.assertGreaterEqual(first_took, 0.95)
-        self.assertOverloaded(second, second_took, "max_connections", True)
+        self.assertGreaterEqual(first_took, 1.95)
+        self.assertOverloaded(second, second_took, "max_connections", True, held=2.0)
         self.assertEqual(a.stats()["requests"], 1)
         breakers = self.breakers("one")
         self.assertEqual(breakers["connections"]["limit"], 1)
@@ -222,21 +241,22 @@ class MaxPending(BreakerCase):
         if not connects_hang(address):
             self.skipTest("a full accept queue does not stall connects on this kernel")
         self.proxy_for(cluster("stuck", address,
-                               extra="connect_timeout: 1s\n"
+                               extra="connect_timeout: 3s\n"
                                      "circuit_breakers: { max_pending_requests: 1 }"),
                        "- { match: { path_prefix: /s/ }, cluster: stuck }")
-        threads, results = self.concurrently("/s/x", 3, stagger=0.2)
-        # The first request is still connecting: one pending, the limit.
+        # The first request is still connecting: one pending, the limit. The others come then.
+        threads, results = self.first_then_rest(
+            "/s/x", 3, lambda: self.breakers("stuck")["pending_requests"]["active"] == 1,
+            timeout=2.5)
         breakers = self.breakers("stuck")
-        self.assertEqual(breakers["pending_requests"]["active"], 1, breakers)
         self.assertEqual(breakers["pending_requests"]["limit"], 1, breakers)
         self.join(threads)
         (first, first_took) = results[0]
         self.assertEqual(first.status, 502, first.raw)  # its connect timed out
-        self.assertGreaterEqual(first_took, 0.9)
+        self.assertGreaterEqual(first_took, 2.9)
         self.assertIn(b"connect timeout", first.body)
         for resp, took in results[1:]:
-            self.assertOverloaded(resp, took, "max_pending_requests", True)
+            self.assertOverloaded(resp, took, "max_pending_requests", True, held=3.0)
         breakers = self.breakers("stuck")
         self.assertEqual(breakers["pending_requests"]["active"], 0, breakers)
         self.assertEqual(breakers["pending_requests"]["overflows"], 2, breakers)
@@ -246,7 +266,9 @@ class MaxPending(BreakerCase):
 class MaxRetries(BreakerCase):
     def test_retries_in_flight_are_capped(self):
         a, = fleet(self, "a")
-        a.set_mode(status=503, delay_ms=300)
+        # Every try takes 1.5 s: the four first tries (started together) all end, and want their
+        # retry, while the one admitted retry is still in flight.
+        a.set_mode(status=503, delay_ms=1500)
         self.proxy_for(cluster("sick", a.address,
                                extra="circuit_breakers: { max_retries: 1 }\n"
                                      "retry_budget: { percent: 100, min_concurrency: 100 }"),

@@ -157,8 +157,14 @@ class UpstreamFailures(ProxyCase):
                          raw.hex().encode())
             with self.assertRaises(AssertionError):  # "connection closed inside a body"
                 read_response(sock)
-        time.sleep(0.3)
-        entry = parse_log_line(self.proxy.log_lines()[-1])
+        # Flushes are batched: wait for this request's line.
+        deadline = time.monotonic() + 3
+        entries = []
+        while not entries and time.monotonic() < deadline:
+            time.sleep(0.05)
+            entries = [parse_log_line(l) for l in self.proxy.log_lines() if "/raw?hex=" in l]
+        self.assertEqual(len(entries), 1, self.proxy.log_lines())
+        entry = entries[0]
         self.assertIn("UR", entry["flags"].split(","))
         self.assertServes(self.proxy)
 

@@ -445,11 +445,21 @@ class CancelledRequests(ProxyCase):
     """A request the client abandons must never leave its upstream connection in the pool with a
     response still to come: the next request would get the wrong response."""
 
-    def _wait_closed(self, conn_id, timeout=1.0):
+    def _wait_closed(self, conn_id, timeout=5.0):
+        # A connection the proxy kept (pooled) stays open for the pool's idle timeout (60 s).
         deadline = time.monotonic() + timeout
         while conn_id not in self.up.closed_conns and time.monotonic() < deadline:
             time.sleep(0.02)
         self.assertIn(conn_id, self.up.closed_conns, "the upstream request is cancelled")
+
+    def _wait_arrived(self, marker, timeout=5.0):
+        """Waits until the upstream has the head of the request whose target has marker."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(marker in r["target"] for r in list(self.up.requests)):
+                return time.monotonic()
+            time.sleep(0.02)
+        self.fail("the request %s never reached the upstream" % marker)
 
     def _next_is_correct(self, tag):
         for i in range(3):
@@ -460,18 +470,21 @@ class CancelledRequests(ProxyCase):
     def test_client_gone_while_upstream_is_slow(self):
         c = RawClient(self.port)
         c.request("GET", "/delay/400?abandoned")
-        time.sleep(0.1)
+        arrived = self._wait_arrived("abandoned")
         c.close()
         self._next_is_correct("a")
-        time.sleep(0.5)  # the slow response has been written by now
+        # The slow response has been written (or given up) by now.
+        time.sleep(max(0.0, arrived + 0.8 - time.monotonic()))
         self._next_is_correct("b")
 
     def test_client_gone_while_waiting_cancels_upstream_and_logs_dc(self):
         c = RawClient(self.port)
-        c.request("GET", "/delay/600?abandoned")
-        time.sleep(0.1)
+        c.request("GET", "/delay/3000?abandoned")
+        self._wait_arrived("abandoned")
         c.close()
-        self._wait_closed(1, timeout=0.3)
+        # Closed well before the 3 s response would come (an uncancelled request would be
+        # answered then and its connection pooled, not closed).
+        self._wait_closed(1, timeout=2.0)
         line = [l for l in self.log_lines(at_least=1) if "abandoned" in l]
         self.assertEqual(len(line), 1)
         self.assertIn("DC", log_field(line[0], "flags"))
@@ -481,7 +494,7 @@ class CancelledRequests(ProxyCase):
         c = RawClient(self.port)
         c.send(build_request("POST", "/echo?abandoned-upload",
                              [("Content-Length", str(1 << 20))]) + b"x" * 100000)
-        time.sleep(0.1)
+        self._wait_arrived("abandoned-upload")
         c.close()
         self._wait_closed(1)
         self._next_is_correct("c")

@@ -16,8 +16,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from misbehaving import (PILLION, ProxyCase, Proxy, connect, free_port,  # noqa: E402
-                         get, read_response, start_upstream)
+from misbehaving import (PILLION, ProxyCase, Proxy, cluster_endpoints,  # noqa: E402
+                         connect, free_port, get, read_response, start_upstream)
 from harness import wait_port  # noqa: E402
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$')
@@ -263,14 +263,17 @@ class Reload(ProxyCase):
 
         def slow():
             with connect(self.port, timeout=10) as sock:
-                sock.sendall(b"GET /delay?ms=1500 HTTP/1.1\r\nHost: svc\r\n\r\n")
+                sock.sendall(b"GET /delay?ms=3000 HTTP/1.1\r\nHost: svc\r\n\r\n")
                 result["resp"] = read_response(sock, timeout=10)
                 result["done"] = time.monotonic()
 
         thread = threading.Thread(target=slow)
         thread.start()
         self.addCleanup(thread.join, 15)
-        time.sleep(0.3)  # the request is at upstream a now
+        # The request is at upstream a now (3 s there: the reload is seen well before).
+        a_address = "127.0.0.1:%d" % self.ports["a"]
+        self.wait_for(lambda: cluster_endpoints(self.proxy, "a")[a_address]["active_requests"],
+                      lambda v: v == 1)
         write_file(config_path, self.config("b"))
         self.wait_for(self.version, lambda v: v == 2)
         self.assertEqual(self.served_by(), "b")

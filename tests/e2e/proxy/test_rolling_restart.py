@@ -18,6 +18,25 @@ from misbehaving import ProxyCase, start_upstream
 HAPROXY = "/usr/sbin/haproxy"
 
 
+def haproxy_status(stats_port, server):
+    """A server's status (UP, DOWN, ...) on HAProxy's CSV stats page; None if unreadable."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/stats;csv" % stats_port,
+                                    timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    lines = text.splitlines()
+    if not lines:
+        return None
+    columns = lines[0].lstrip("# ").split(",")
+    for line in lines[1:]:
+        row = dict(zip(columns, line.split(",")))
+        if row.get("pxname") == "sidecars" and row.get("svname") == server:
+            return row.get("status")
+    return None
+
+
 def ready(port):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/healthz/ready" % port, timeout=1) as r:
@@ -53,7 +72,7 @@ class RollingRestart(ProxyCase):
         old, old_port, old_ready, old_admin = self.start_sidecar("old", upstream)
         wait_port(old_port, proc=old)
         new_port, new_ready = free_port(), free_port()
-        front = free_port()
+        front, stats = free_port(), free_port()
         config = self.path("haproxy.cfg")
         with open(config, "w") as f:
             f.write("\n".join([
@@ -73,13 +92,22 @@ class RollingRestart(ProxyCase):
                 "  option httpchk GET /healthz/ready",
                 "  server old 127.0.0.1:%d check port %d" % (old_port, old_ready),
                 "  server new 127.0.0.1:%d check port %d" % (new_port, new_ready),
+                "listen stats",
+                "  bind 127.0.0.1:%d" % stats,
+                "  stats enable",
+                "  stats uri /stats",
                 ""]))
-        self.start([HAPROXY, "-db", "-f", config])
-        wait_port(front)
+        haproxy = self.start([HAPROXY, "-db", "-f", config])
+        wait_port(front, proc=haproxy)
+        wait_port(stats, proc=haproxy)
         # HAProxy starts every server UP; its first checks (every 100 ms) mark "new", which is
-        # not running yet, DOWN. The load starts after that, as a Service would only list ready
-        # pods.
-        time.sleep(1.0)
+        # not running yet, DOWN (and "old" stays UP). The load starts after that, as a Service
+        # would only list ready pods.
+        deadline = time.monotonic() + 10
+        while not (haproxy_status(stats, "new") or "").startswith("DOWN") or \
+                not (haproxy_status(stats, "old") or "").startswith("UP"):
+            self.assertLess(time.monotonic(), deadline, "HAProxy never marked new DOWN")
+            time.sleep(0.05)
         load = self.start([PILLION, "bench", "http://127.0.0.1:%d/ok" % front, "--rate", "300",
                            "--duration", "6s", "--connections", "8", "--json"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -94,10 +122,15 @@ class RollingRestart(ProxyCase):
                           "--access-log", "off", "--drain-time", "2s", "--workers", "1"],
                          stderr=err)
         wait_port(new_port, proc=new)
+        wait_port(new_admin, proc=new)
         deadline = time.monotonic() + 5
         while not ready(new_ready) and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)  # HAProxy's check (every 100 ms) has seen it
+        # HAProxy's check (every 100 ms) has seen it: the new instance takes part of the load.
+        deadline = time.monotonic() + 10
+        while self.requests_served(new_admin) == 0:
+            self.assertLess(time.monotonic(), deadline, "HAProxy never sent load to new")
+            time.sleep(0.05)
         old.send_signal(signal.SIGTERM)
         out, errors = load.communicate(timeout=30)
         self.assertEqual(load.returncode, 0, errors)

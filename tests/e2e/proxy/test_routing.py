@@ -68,27 +68,33 @@ class Routing(ProxyCase):
         self.assertEqual(self.served_by(get(self.proxy.port, "/private/a", extra=with_auth)),
                          "app")
 
-    def test_weighted_split_holds_over_ten_thousand_requests(self):
+    def test_weighted_split_holds_over_five_thousand_requests(self):
+        # 1,000 requests/s: a rate a sanitizer-built proxy on a busy two-core machine serves
+        # without a timeout (every request must succeed).
+        total = 5000
         run = subprocess.run([PILLION, "bench", "http://127.0.0.1:%d/split/x" % self.proxy.port,
-                              "--rate", "2500", "--duration", "4s", "--connections", "16",
-                              "--json"], capture_output=True, text=True, timeout=60)
+                              "--rate", "1000", "--duration", "5s", "--connections", "16",
+                              "--timeout", "5s", "--json"],
+                             capture_output=True, text=True, timeout=90)
         self.assertEqual(run.returncode, 0, run.stderr)
         result = json.loads(run.stdout)["targets"][0]
         self.assertEqual(result["errors"]["total"], 0, result["errors"])
-        self.assertEqual(result["completed"], 10000)
+        self.assertEqual(result["completed"], total)
         names = {"127.0.0.1:%d" % port: name for name, port in self.ports.items()}
         entries = []
-        for _ in range(50):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
             entries = [parse_log_line(line) for line in self.proxy.log_lines()]
-            if sum(1 for e in entries if e.get("path") == "/split/x") >= 10000:
+            if sum(1 for e in entries if e.get("path") == "/split/x") >= total:
                 break
             time.sleep(0.1)  # the access log is written in batches
         counts = collections.Counter(names[e["upstream"]] for e in entries
                                      if e.get("path") == "/split/x")
-        self.assertEqual(sum(counts.values()), 10000, counts)
+        self.assertEqual(sum(counts.values()), total, counts)
         self.assertEqual(set(counts), {"users", "canary"})
-        # 10 % of 10,000 is 1,000 with a standard deviation of 30: 3 points is 10 sigma.
-        self.assertAlmostEqual(counts["canary"] / 10000, 0.10, delta=0.03)
+        # 10 % of 5,000 is 500 with a standard deviation of 21 (0.42 points): 3 points is
+        # 7 sigma.
+        self.assertAlmostEqual(counts["canary"] / total, 0.10, delta=0.03)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class Wait(ProcessTestCase):
         # It returned because the proxy is ready, and the proxy still is.
         self.assertIsNone(proxy.poll())
         self.assertEqual(http_get(ready_port, "/healthz/ready"), (200, b"ready\n"))
+        wait_port(metrics_port, proc=proxy)
         status, body = http_get(metrics_port, "/stats/prometheus")
         self.assertEqual(status, 200)
         self.assertIn(b"pillion_requests_total", body)
@@ -72,6 +73,7 @@ class Wait(ProcessTestCase):
         procs = [self.start_proxy(ready, metrics) for ready, metrics in ports]
         for (ready, metrics), proc in zip(ports, procs):
             wait_port(ready, proc=proc)
+            wait_port(metrics, proc=proc)
             self.assertEqual(http_get(ready, "/healthz/ready")[0], 200)
             self.assertEqual(http_get(metrics, "/stats/prometheus")[0], 200)
 
@@ -81,6 +83,7 @@ class Probes(ProxyCase):
         ready = free_port()
         proxy = start_proxy(self, closed_port(),
                             extra_top="readiness: { address: 127.0.0.1:%d }" % ready)
+        wait_port(ready, proc=proxy.proc)
         self.assertEqual(get(proxy.port).status, 502)
         self.assertEqual(http_get(ready, "/healthz/ready"), (200, b"ready\n"))
 
@@ -101,6 +104,7 @@ class Probes(ProxyCase):
             "    slow: http://127.0.0.1:%d/delay?ms=3000" % app,
             "    down: http://127.0.0.1:%d/" % closed_port(),
         ]))
+        wait_port(ready, proc=proxy.proc)
         self.assertEqual(http_get(ready, "/app-health/live")[0], 200)
         self.assertEqual(http_get(ready, "/app-health/sick")[0], 503)
         self.assertEqual(http_get(ready, "/app-health/empty"), (204, b""))  # no body allowed
