@@ -73,11 +73,15 @@ config::InboundTls inbound_tls_mode(const ListenerRuntime& listener, uint16_t po
   return found != tls.port_modes.end() ? found->second : tls.mode;
 }
 
-// PERMISSIVE: a ClientHello offering the "pillion-mtls" ALPN comes from a sidecar and is ours
-// to answer; any other TLS is the app's own and passes through untouched. Peeks at the rest of
-// the hello (the first bytes were read by detection), for at most `timeout`.
-awaitable<bool> sidecar_client_hello(tcp::socket& socket, std::string_view first_bytes,
-                                     core::Duration timeout) {
+// Whom a ClientHello comes from, by the ALPN names it offers: a sidecar sending HTTP
+// ("pillion-mtls"), a sidecar tunnelling TCP ("pillion-mtls-tcp"), or anyone else (an app's own
+// TLS).
+enum class Hello { kOther, kSidecarHttp, kSidecarTcp };
+
+// Peeks at the rest of the hello (the first bytes were read by detection), for at most
+// `timeout`. An incomplete hello (cut, or over 16 KiB) counts as kOther.
+awaitable<Hello> peek_client_hello(tcp::socket& socket, std::string_view first_bytes,
+                                   core::Duration timeout) {
   constexpr size_t kMaxHello = 16 * 1024;
   std::vector<uint8_t> bytes(first_bytes.begin(), first_bytes.end());
   bytes.resize(kMaxHello);
@@ -90,8 +94,13 @@ awaitable<bool> sidecar_client_hello(tcp::socket& socket, std::string_view first
     auto hello = tls::parse_client_hello(std::span<const uint8_t>(bytes.data(), have));
     if (!hello.is_tls || hello.complete || have == kMaxHello || n == 0 ||
         Clock::now() >= deadline) {
-      co_return hello.complete&& std::find(hello.alpn.begin(), hello.alpn.end(),
-                                           tls::kAlpnPillionMtls) != hello.alpn.end();
+      auto offered = [&hello](std::string_view name) {
+        return hello.complete &&
+               std::find(hello.alpn.begin(), hello.alpn.end(), name) != hello.alpn.end();
+      };
+      co_return offered(tls::kAlpnPillionMtlsTcp) ? Hello::kSidecarTcp
+      : offered(tls::kAlpnPillionMtls)            ? Hello::kSidecarHttp
+                                                  : Hello::kOther;
     }
     pause.expires_after(std::chrono::milliseconds(2));
     co_await pause.async_wait(kUse);
@@ -156,10 +165,17 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
     co_return;
   }
   auto destination = destination_for(listener, *original, transparent);
+  destination.port = original->port();
   std::string first_bytes;
   Protocol protocol = Protocol::kOpaque;
   uint16_t port = original->port();
-  if (!listed(transparent.server_first_ports, port) && !listed(transparent.opaque_ports, port)) {
+  bool inbound = listener.config->mode == config::ListenerMode::kTransparentInbound;
+  auto tls_mode = inbound ? inbound_tls_mode(listener, port) : config::InboundTls::kDisabled;
+  // A server-first or opaque port is passed through without waiting for the client, except
+  // inbound under mutual TLS: there a sidecar's ClientHello comes first (a plaintext client of
+  // a PERMISSIVE port waits detect_timeout for its server's greeting).
+  if ((!listed(transparent.server_first_ports, port) && !listed(transparent.opaque_ports, port)) ||
+      tls_mode != config::InboundTls::kDisabled) {
     protocol = co_await detect(socket, first_bytes, transparent.detect_timeout);
   }
   if (worker.stopped()) {
@@ -167,9 +183,10 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
   }
   // Inbound mutual TLS: STRICT answers only TLS; PERMISSIVE answers a sidecar's TLS and lets
   // plaintext (and an app's own TLS) through, except plaintext TCP where rules ask for an ID.
+  // Either way a sidecar's hello says whether HTTP or opaque TCP travels inside.
   bool terminate_tls = false;
-  if (listener.config->mode == config::ListenerMode::kTransparentInbound) {
-    auto tls_mode = inbound_tls_mode(listener, port);
+  Hello hello = Hello::kOther;
+  if (inbound) {
     if (tls_mode == config::InboundTls::kStrict && protocol != Protocol::kTls) {
       worker.stats().downstream_tls_plaintext_refused.add();
       spdlog::info(
@@ -178,12 +195,11 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
           name, endpoint_label(peer), port);
       co_return;
     }
-    if (tls_mode == config::InboundTls::kStrict) {
-      terminate_tls = true;
-    } else if (tls_mode == config::InboundTls::kPermissive && protocol == Protocol::kTls) {
-      terminate_tls =
-          co_await sidecar_client_hello(socket, first_bytes, transparent.detect_timeout);
+    if (tls_mode != config::InboundTls::kDisabled && protocol == Protocol::kTls) {
+      hello = co_await peek_client_hello(socket, first_bytes, transparent.detect_timeout);
     }
+    terminate_tls = tls_mode == config::InboundTls::kStrict ||
+                    (tls_mode == config::InboundTls::kPermissive && hello != Hello::kOther);
     if (!terminate_tls && protocol != Protocol::kHttp1 && listener.authorization) {
       worker.stats().downstream_rq_denied.add();
       spdlog::info("listener {}: denied TCP connection from {} to port {}: no client certificate",
@@ -192,8 +208,18 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
     }
   }
   try {
-    if (terminate_tls) {
-      // Only HTTP/1 travels inside the sidecars' mutual TLS (clusters originate it for HTTP).
+    if (terminate_tls && hello == Hello::kSidecarTcp) {
+      // A sidecar tunnels opaque TCP: the relay terminates TLS, authorizes the peer's ID and
+      // passes the bytes to the app.
+      destination.protocol = "tcp";
+      destination.terminate_tls = true;
+      auto relay =
+          std::make_unique<TcpRelay>(worker, std::move(socket), listener, std::move(destination),
+                                     std::move(first_bytes), accepted);
+      co_await relay->run();
+    } else if (terminate_tls) {
+      // HTTP inside the sidecars' mutual TLS (or any other TLS on a STRICT port: the session's
+      // handshake and HTTP parser judge it).
       auto host = std::make_shared<upstream::Host>(destination.address, endpoint_label(*original),
                                                    1, 1, false);
       host->source = destination.source;
@@ -210,6 +236,10 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
       co_await session->run();
     } else {
       destination.protocol = protocol_name(protocol);
+      // Outbound under outbound_tls: whatever is not HTTP/1 is tunnelled in mutual TLS too.
+      if (listener.config->mode == config::ListenerMode::kTransparentOutbound) {
+        destination.originate_tls = transparent.outbound_tls;
+      }
       auto relay =
           std::make_unique<TcpRelay>(worker, std::move(socket), listener, std::move(destination),
                                      std::move(first_bytes), accepted);

@@ -45,7 +45,8 @@ int reason_index() {
   return index;
 }
 
-// Per SSL: the client offered "pillion-mtls" (a non-null marker, nothing to free).
+// Per SSL: the client offered "pillion-mtls" or "pillion-mtls-tcp" (a non-null marker, nothing to
+// free).
 int pillion_alpn_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
@@ -97,19 +98,25 @@ int verify_peer(int preverified, X509_STORE_CTX* store) {
   return 1;
 }
 
-// Picks "http/1.1" when the client offers it; otherwise no ALPN (the client decides whether to
-// go on without).
+// Picks "pillion-mtls-tcp" when the client offers it (a sidecar tunnelling TCP), else "http/1.1"
+// when offered; otherwise no ALPN (the client decides whether to go on without).
 int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
                 const unsigned char* in, unsigned int in_length, void* /*arg*/) {
   const unsigned char* chosen = nullptr;
   unsigned char chosen_length = 0;
+  bool tcp = false;
   for (unsigned int i = 0; i < in_length;) {
     unsigned char length = in[i];
     if (length == 0 || i + 1 + length > in_length) {
       return SSL_TLSEXT_ERR_NOACK;  // malformed list
     }
     std::string_view protocol(reinterpret_cast<const char*>(in + i + 1), length);
-    if (protocol == kAlpnHttp11 && chosen == nullptr) {
+    if (protocol == kAlpnPillionMtlsTcp) {
+      chosen = in + i + 1;
+      chosen_length = length;
+      tcp = true;
+      SSL_set_ex_data(ssl, pillion_alpn_index(), ssl);
+    } else if (protocol == kAlpnHttp11 && !tcp) {
       chosen = in + i + 1;
       chosen_length = length;
     } else if (protocol == kAlpnPillionMtls) {
@@ -311,6 +318,35 @@ std::string_view selected_alpn(SSL* ssl) {
 
 bool peer_offered_pillion_alpn(SSL* ssl) {
   return SSL_get_ex_data(ssl, pillion_alpn_index()) != nullptr;
+}
+
+bool offer_tcp_tunnel_alpn(SSL* ssl) {
+  static constexpr unsigned char kAlpn[] = "\x10pillion-mtls-tcp";
+  static_assert(sizeof(kAlpn) - 2 == kAlpnPillionMtlsTcp.size());
+  return SSL_set_alpn_protos(ssl, kAlpn, sizeof(kAlpn) - 1) == 0;  // 0 is success here
+}
+
+std::string take_close_notify(SSL* ssl) {
+  if ((SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) != 0 || SSL_in_init(ssl) != 0) {
+    return {};
+  }
+  // Point the SSL's write side at a memory BIO for the one call, then give it its own back.
+  BIO* network = SSL_get_wbio(ssl);
+  BIO* capture = BIO_new(BIO_s_mem());
+  if (network == nullptr || capture == nullptr || BIO_up_ref(network) != 1) {
+    BIO_free(capture);
+    return {};
+  }
+  SSL_set0_wbio(ssl, capture);  // drops the SSL's reference to `network`; ours keeps it alive
+  ERR_clear_error();
+  SSL_shutdown(ssl);  // 0: close_notify sent, the peer's not yet received; 1: both done
+  ERR_clear_error();
+  char* data = nullptr;
+  long length = BIO_get_mem_data(capture, &data);
+  std::string record(data != nullptr && length > 0 ? data : "",
+                     length > 0 ? static_cast<size_t>(length) : 0);
+  SSL_set0_wbio(ssl, network);  // frees `capture`; the SSL takes our reference
+  return record;
 }
 
 bool set_server_name(SSL* ssl, const std::string& name) {

@@ -6,9 +6,12 @@
 // that is a valid SPIFFE ID of a trusted trust domain (today: our own). TLS 1.2 is the minimum
 // (ECDHE with AES-GCM or ChaCha20-Poly1305 only); TLS 1.3 is preferred with OpenSSL's defaults.
 //
-// ALPN: the client offers {"http/1.1", "pillion-mtls"}; the second one marks a connection that a
-// sidecar originated, so a PERMISSIVE inbound can tell it from an application's own TLS. The
-// server selects "http/1.1" when offered and otherwise answers without ALPN.
+// ALPN: for HTTP the client offers {"http/1.1", "pillion-mtls"}; the second one marks a connection
+// that a sidecar originated, so a PERMISSIVE inbound can tell it from an application's own TLS.
+// A sidecar tunnelling opaque TCP offers only "pillion-mtls-tcp" (set per connection with
+// offer_tcp_tunnel_alpn on an SSL of the same client context, so both share the identity, the
+// rotation and the session cache). The server selects "pillion-mtls-tcp" when offered, else
+// "http/1.1" when offered, and otherwise answers without ALPN.
 //
 // Contexts are built once per identity (Identity::load) and shared by every worker: an SSL_CTX is
 // safe to use from many threads for new connections. Wrap a socket with
@@ -33,6 +36,8 @@ namespace pillion::tls {
 
 inline constexpr std::string_view kAlpnHttp11 = "http/1.1";
 inline constexpr std::string_view kAlpnPillionMtls = "pillion-mtls";
+// The connection carries opaque TCP bytes (not HTTP) between two sidecars.
+inline constexpr std::string_view kAlpnPillionMtlsTcp = "pillion-mtls-tcp";
 // TLS 1.2 only (TLS 1.3 suites are OpenSSL's defaults): forward secrecy and AEAD, nothing else.
 inline constexpr const char* kTls12CipherList =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -84,8 +89,21 @@ std::string handshake_error(SSL* ssl, const boost::system::error_code& error);
 // The protocol ALPN selected ("http/1.1"), or empty.
 std::string_view selected_alpn(SSL* ssl);
 
-// Server side, after the handshake: the client offered "pillion-mtls" (a sidecar originated it).
+// Server side, after the handshake: the client offered "pillion-mtls" or "pillion-mtls-tcp" (a
+// sidecar originated it).
 bool peer_offered_pillion_alpn(SSL* ssl);
+
+// Client side, before the handshake: offer only "pillion-mtls-tcp" on this connection (instead
+// of the context's HTTP list). False if OpenSSL refuses.
+bool offer_tcp_tunnel_alpn(SSL* ssl);
+
+// After the handshake: sends nothing, but makes OpenSSL produce our close_notify alert and
+// returns its record bytes, for the caller to write to the socket itself. For a stream whose
+// SSL writes into a BIO that only an asio operation would flush (boost::asio::ssl::stream):
+// its async_shutdown also waits for (and would consume data before) the peer's close_notify,
+// which a half-close must not do. Reading with SSL_read stays possible afterwards. Empty when
+// OpenSSL refuses (e.g. the handshake never finished) or the alert was already sent.
+std::string take_close_notify(SSL* ssl);
 
 // Client side, before the handshake: the SNI to send. False if OpenSSL refuses the name.
 bool set_server_name(SSL* ssl, const std::string& name);

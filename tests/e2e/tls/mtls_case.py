@@ -50,6 +50,38 @@ def parse_time(text):
         tzinfo=datetime.timezone.utc).timestamp())
 
 
+POD_PROXY_UID = 1337  # the sidecar's user in the two-pod tests (`pillion init`'s default)
+
+
+def start_pod_sidecar(case, net, pod, certs, inbound="tls: strict", top="", plain_port=8081):
+    """Intercepts `pod` with `pillion init` (the readiness, metrics and `plain_port` ports left
+    out of inbound capture) and starts its transparent sidecar with `certs` as its identity:
+    `inbound` is the rest of the inbound listener's map, `top` extra top-level YAML. Returns
+    (process, access-log path)."""
+    for path in (certs.dir, certs.cert, certs.key, certs.ca):
+        os.chown(path, POD_PROXY_UID, POD_PROXY_UID)
+    logs = net.subdir("logs-" + pod.name, owner=POD_PROXY_UID)
+    config = os.path.join(logs, "pillion.yaml")
+    with open(config, "w") as f:
+        f.write(
+            "workers: 1\n"
+            "tls: { cert: %s, key: %s, ca: %s }\n"
+            "admin: { address: 127.0.0.1:9901 }\n"
+            "readiness: { address: 0.0.0.0:15021 }\n"
+            "access_log: { path: %s, format: json }\n"
+            "listeners:\n"
+            "  - { name: outbound, address: 0.0.0.0:15001, mode: transparent_outbound }\n"
+            "  - { name: inbound, address: 0.0.0.0:15006, mode: transparent_inbound, %s }\n"
+            "%s" % (certs.cert, certs.key, certs.ca, os.path.join(logs, "access.log"),
+                    inbound, top))
+    init = pod.run([PILLION, "init", "--exclude-inbound-ports", "15021,15090,%d" % plain_port])
+    case.assertEqual(init.returncode, 0, init.stdout + init.stderr)
+    proc = pod.start([PILLION, "proxy", "-c", config], "sidecar", user=POD_PROXY_UID)
+    for port in (15001, 15006, 15021):
+        pod.wait_port(port, proc=proc)
+    return proc, os.path.join(logs, "access.log")
+
+
 class Certs:
     """The three files of one workload: cert.pem, key.pem, ca.pem in `dir`."""
 

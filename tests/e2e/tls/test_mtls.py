@@ -20,7 +20,7 @@ import unittest
 import uuid
 
 from mtls_case import (ID_A, ID_B, OPENSSL, PILLION, TD, Certs, MtlsCase, free_port, parse_time, run,
-                       start_upstream)
+                       start_pod_sidecar, start_upstream)
 
 ALLOW_PROD = '{ allow: ["%s/ns/prod/*"] }' % TD
 
@@ -535,29 +535,8 @@ class TransparentPods(MtlsCase):
         self.net.create()
 
     def pod_sidecar(self, pod, certs, extra):
-        for path in (certs.dir, certs.cert, certs.key, certs.ca):
-            os.chown(path, self.PROXY_UID, self.PROXY_UID)
-        logs = self.net.subdir("logs-" + pod.name, owner=self.PROXY_UID)
-        config = os.path.join(logs, "pillion.yaml")
-        with open(config, "w") as f:
-            f.write(
-                "workers: 1\n"
-                "tls: { cert: %s, key: %s, ca: %s }\n"
-                "admin: { address: 127.0.0.1:9901 }\n"
-                "readiness: { address: 0.0.0.0:15021 }\n"
-                "access_log: { path: %s, format: json }\n"
-                "listeners:\n"
-                "  - { name: outbound, address: 0.0.0.0:15001, mode: transparent_outbound }\n"
-                "  - { name: inbound, address: 0.0.0.0:15006, mode: transparent_inbound, %s }\n"
-                "%s" % (certs.cert, certs.key, certs.ca, os.path.join(logs, "access.log"),
-                        extra.get("inbound", "tls: strict"), extra.get("top", "")))
-        init = pod.run([PILLION, "init", "--exclude-inbound-ports",
-                        "15021,15090,%d" % self.PLAIN_PORT])
-        self.assertEqual(init.returncode, 0, init.stdout + init.stderr)
-        proc = pod.start([PILLION, "proxy", "-c", config], "sidecar", user=self.PROXY_UID)
-        for port in (15001, 15006, 15021):
-            pod.wait_port(port, proc=proc)
-        return proc, os.path.join(logs, "access.log")
+        return start_pod_sidecar(self, self.net, pod, certs, extra.get("inbound", "tls: strict"),
+                                 extra.get("top", ""), self.PLAIN_PORT)
 
     def curl_in(self, pod, url, user=None):
         proc = pod.run(["curl", "-sS", "--noproxy", "*", "--max-time", "5", "-o", "/dev/null",
