@@ -50,7 +50,8 @@ struct Result {
 // TLS 1.3 session tickets. In TLS 1.3 a client learns that the server refused its certificate
 // only on that read.
 Result connect_once(ssl::context& server_context, ssl::context& client_context,
-                    SessionCache* cache = nullptr, const std::string& key = "upstream") {
+                    SessionCache* cache = nullptr, const std::string& key = "upstream",
+                    bool tcp_tunnel = false) {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   ssl::stream<tcp::socket> server(io, server_context);
@@ -87,6 +88,9 @@ Result connect_once(ssl::context& server_context, ssl::context& client_context,
       cache->apply(client.native_handle(), key);
     }
     set_server_name(client.native_handle(), "payments.prod");
+    if (tcp_tunnel) {
+      EXPECT_TRUE(offer_tcp_tunnel_alpn(client.native_handle()));
+    }
     client.async_handshake(ssl::stream_base::client, [&](boost::system::error_code ec) {
       result.client_error = ec;
       result.client_verify_error = verify_error(client.native_handle());
@@ -251,6 +255,66 @@ TEST_F(HandshakeTest, AClientWithoutAlpnGetsNone) {
   EXPECT_EQ(result.server_alpn, "");
   EXPECT_FALSE(result.server_saw_pillion_alpn);
   EXPECT_EQ(result.server_sees, kClientId);
+}
+
+TEST_F(HandshakeTest, ATcpTunnelOffersItsOwnAlpnAndTheServerPicksIt) {
+  auto result = connect_once(*server_->server_context(), *client_->client_context(), nullptr,
+                             "upstream", true);
+  ASSERT_FALSE(result.server_error) << result.server_error.message();
+  ASSERT_FALSE(result.client_error) << result.client_error.message();
+  EXPECT_EQ(result.server_alpn, kAlpnPillionMtlsTcp);
+  EXPECT_EQ(result.client_alpn, kAlpnPillionMtlsTcp);
+  EXPECT_TRUE(result.server_saw_pillion_alpn);  // a sidecar, not an app's own TLS
+  EXPECT_EQ(result.server_sees, kClientId);
+}
+
+// A half-close inside TLS: the client sends its close_notify (taken from OpenSSL and written on
+// the socket by hand) and a FIN; the server reads the end of the stream and still answers; the
+// client reads the whole answer after its own close_notify.
+TEST_F(HandshakeTest, CloseNotifyTakenByHandIsAHalfClose) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  ssl::stream<tcp::socket> server(io, *server_->server_context());
+  ssl::stream<tcp::socket> client(io, *client_->client_context());
+  boost::system::error_code server_read_error;
+  std::string reply = "reply after the client's close_notify";
+  std::string received(reply.size(), '\0');
+  boost::system::error_code client_read_error;
+  std::string second_take = "unset";
+  char sink = 0;
+
+  acceptor.async_accept(server.next_layer(), [&](boost::system::error_code ec) {
+    ASSERT_FALSE(ec);
+    server.async_handshake(ssl::stream_base::server, [&](boost::system::error_code ec) {
+      ASSERT_FALSE(ec) << ec.message();
+      server.async_read_some(asio::buffer(&sink, 1), [&](boost::system::error_code ec, size_t) {
+        server_read_error = ec;
+        asio::async_write(server, asio::buffer(reply), [](boost::system::error_code, size_t) {});
+      });
+    });
+  });
+  client.next_layer().async_connect(acceptor.local_endpoint(), [&](boost::system::error_code ec) {
+    ASSERT_FALSE(ec);
+    client.async_handshake(ssl::stream_base::client, [&](boost::system::error_code ec) {
+      ASSERT_FALSE(ec) << ec.message();
+      std::string alert = take_close_notify(client.native_handle());
+      ASSERT_FALSE(alert.empty());
+      EXPECT_EQ(alert[0], 0x17);  // TLS 1.3 hides the alert in an application-data record
+      second_take = take_close_notify(client.native_handle());
+      asio::write(client.next_layer(), asio::buffer(alert));
+      client.next_layer().shutdown(tcp::socket::shutdown_send);
+      asio::async_read(client, asio::buffer(received), [&](boost::system::error_code ec, size_t) {
+        client_read_error = ec;
+        client.next_layer().close();
+        server.next_layer().close();
+      });
+    });
+  });
+  io.run_for(10s);
+  EXPECT_EQ(server_read_error, asio::error::eof) << server_read_error.message();
+  EXPECT_EQ(second_take, "");  // already sent: nothing twice
+  EXPECT_FALSE(client_read_error) << client_read_error.message();
+  EXPECT_EQ(received, reply);
 }
 
 TEST_F(HandshakeTest, ReconnectsResumeTheSession) {
