@@ -130,9 +130,12 @@ TcpDestination destination_for(const ListenerRuntime& listener, const tcp::endpo
 
 }  // namespace
 
-awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerRuntime& listener) {
+awaitable<void> run_captured(Worker& worker, tcp::socket socket, size_t listener_index) {
   auto accepted = Clock::now();
-  const auto& transparent = worker.runtime().config->transparent;
+  // Held until the connection ends: what is read below stays valid across a config reload.
+  RuntimePtr runtime = worker.runtime_ptr();
+  const ListenerRuntime& listener = runtime->listeners[listener_index];
+  const auto& transparent = runtime->config->transparent;
   const auto& name = listener.config->name;
   std::string error;
   boost::system::error_code ec;
@@ -156,7 +159,7 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
   }
   // Inbound traffic is delivered on loopback: it must never reach the proxy's own admin API
   // (loopback only, because it can drain and stop the proxy) from another pod.
-  const auto& config = *worker.runtime().config;
+  const auto& config = *runtime->config;
   if (listener.config->mode == config::ListenerMode::kTransparentInbound &&
       original->port() == config.admin.port) {
     worker.stats().capture_refused_total.add();
@@ -174,9 +177,13 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
   // A server-first or opaque port is passed through without waiting for the client, except
   // inbound under mutual TLS: there a sidecar's ClientHello comes first (a plaintext client of
   // a PERMISSIVE port waits detect_timeout for its server's greeting).
-  if ((!listed(transparent.server_first_ports, port) && !listed(transparent.opaque_ports, port)) ||
-      tls_mode != config::InboundTls::kDisabled) {
+  bool listed_opaque =
+      listed(transparent.server_first_ports, port) || listed(transparent.opaque_ports, port);
+  if (!listed_opaque || tls_mode != config::InboundTls::kDisabled) {
     protocol = co_await detect(socket, first_bytes, transparent.detect_timeout);
+    if (listed_opaque && protocol != Protocol::kTls) {
+      protocol = Protocol::kOpaque;  // listed: bytes that look like HTTP are still not parsed
+    }
   }
   if (worker.stopped()) {
     co_return;  // stopped while detecting: a session started now would outlive its worker
@@ -197,6 +204,9 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
     }
     if (tls_mode != config::InboundTls::kDisabled && protocol == Protocol::kTls) {
       hello = co_await peek_client_hello(socket, first_bytes, transparent.detect_timeout);
+      if (worker.stopped()) {
+        co_return;  // as after detection
+      }
     }
     terminate_tls = tls_mode == config::InboundTls::kStrict ||
                     (tls_mode == config::InboundTls::kPermissive && hello != Hello::kOther);
@@ -214,8 +224,8 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
       destination.protocol = "tcp";
       destination.terminate_tls = true;
       auto relay =
-          std::make_unique<TcpRelay>(worker, std::move(socket), listener, std::move(destination),
-                                     std::move(first_bytes), accepted);
+          std::make_unique<TcpRelay>(worker, std::move(socket), runtime, listener,
+                                     std::move(destination), std::move(first_bytes), accepted);
       co_await relay->run();
     } else if (terminate_tls) {
       // HTTP inside the sidecars' mutual TLS (or any other TLS on a STRICT port: the session's
@@ -223,7 +233,8 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
       auto host = std::make_shared<upstream::Host>(destination.address, endpoint_label(*original),
                                                    1, 1, false);
       host->source = destination.source;
-      auto session = std::make_unique<Session>(worker, std::move(socket), listener);
+      auto session = std::make_unique<Session>(worker, std::move(socket),
+                                               worker.runtime().listeners[listener_index]);
       session->captured(std::move(host), first_bytes, true);
       co_await session->run();
     } else if (protocol == Protocol::kHttp1) {
@@ -231,7 +242,8 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
       auto host = std::make_shared<upstream::Host>(destination.address, endpoint_label(*original),
                                                    1, 1, false);
       host->source = destination.source;
-      auto session = std::make_unique<Session>(worker, std::move(socket), listener);
+      auto session = std::make_unique<Session>(worker, std::move(socket),
+                                               worker.runtime().listeners[listener_index]);
       session->captured(std::move(host), first_bytes);
       co_await session->run();
     } else {
@@ -241,8 +253,8 @@ awaitable<void> run_captured(Worker& worker, tcp::socket socket, const ListenerR
         destination.originate_tls = transparent.outbound_tls;
       }
       auto relay =
-          std::make_unique<TcpRelay>(worker, std::move(socket), listener, std::move(destination),
-                                     std::move(first_bytes), accepted);
+          std::make_unique<TcpRelay>(worker, std::move(socket), runtime, listener,
+                                     std::move(destination), std::move(first_bytes), accepted);
       co_await relay->run();
     }
   } catch (const std::exception& exception) {

@@ -8,7 +8,9 @@
 
 namespace pillion::proxy {
 
+// `listener`: the index of its listener in the worker's runtime. The coroutine holds the runtime
+// current when it starts: a config reload while it detects must not free what it reads.
 boost::asio::awaitable<void> run_captured(Worker& worker, boost::asio::ip::tcp::socket socket,
-                                          const ListenerRuntime& listener);
+                                          size_t listener);
 
 }  // namespace pillion::proxy

@@ -369,6 +369,14 @@ awaitable<bool> Session::accept_tls() {
                  client_address_, tls::handshake_error(tls.native_handle(), ec));
     co_return false;
   }
+  if (tls::selected_alpn(tls.native_handle()) == tls::kAlpnPillionMtlsTcp) {
+    // A sidecar's TCP tunnel whose ClientHello the capture listener could not read in time:
+    // its bytes are not HTTP. Closing makes the caller fail cleanly (UF) instead of hanging.
+    stats.downstream_tls_handshake_failures.add();
+    spdlog::info("listener {}: closed a TCP tunnel from {} that reached the HTTP data plane",
+                 listener_->config->name, client_address_);
+    co_return false;
+  }
   stats.downstream_tls_handshakes.add();
   peer_id_ = tls::peer_spiffe_id(tls.native_handle()).value_or("");
   if (!peer_id_.empty() && stats.peer_ids != nullptr) {

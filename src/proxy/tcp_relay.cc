@@ -29,11 +29,13 @@ constexpr size_t kRelayBuffer = 16 * 1024;
 
 }  // namespace
 
-TcpRelay::TcpRelay(Worker& worker, tcp::socket downstream, const ListenerRuntime& listener,
-                   TcpDestination destination, std::string first_bytes, Clock::time_point accepted)
+TcpRelay::TcpRelay(Worker& worker, tcp::socket downstream, RuntimePtr runtime,
+                   const ListenerRuntime& listener, TcpDestination destination,
+                   std::string first_bytes, Clock::time_point accepted)
     : worker_(worker),
       downstream_(std::move(downstream)),
       upstream_(tcp::socket(worker.context())),
+      runtime_(std::move(runtime)),
       listener_(listener),
       destination_(std::move(destination)),
       first_bytes_(std::move(first_bytes)),
@@ -103,7 +105,10 @@ awaitable<bool> TcpRelay::accept_tls() {
     co_return false;
   }
   auto& tls = downstream_.start_tls(*identity_->server_context());
-  arm(Phase::kHandshake, worker_.runtime().config->transparent.connect_timeout);
+  // A client that stalls mid-handshake must not hold the connection for ever, even when
+  // connect_timeout is 0 (no limit on connecting).
+  auto timeout = worker_.runtime().config->transparent.connect_timeout;
+  arm(Phase::kHandshake, timeout.count() > 0 ? timeout : core::Duration(std::chrono::seconds(10)));
   auto [ec, used] = co_await tls.async_handshake(asio::ssl::stream_base::server,
                                                  asio::buffer(first_bytes_), kUse);
   first_bytes_.clear();

@@ -41,8 +41,10 @@ class TcpRelay final : public Connection {
  public:
   // `accepted`: when the connection was accepted, so its duration includes protocol detection.
   // `first_bytes`: read during detection; with terminate_tls they begin the ClientHello.
-  TcpRelay(Worker& worker, boost::asio::ip::tcp::socket downstream, const ListenerRuntime& listener,
-           TcpDestination destination, std::string first_bytes, Clock::time_point accepted);
+  // `listener` belongs to `runtime`, which the relay keeps alive (a reload may replace it).
+  TcpRelay(Worker& worker, boost::asio::ip::tcp::socket downstream, RuntimePtr runtime,
+           const ListenerRuntime& listener, TcpDestination destination, std::string first_bytes,
+           Clock::time_point accepted);
   ~TcpRelay() override;
 
   boost::asio::awaitable<void> run();
@@ -69,6 +71,7 @@ class TcpRelay final : public Connection {
   Worker& worker_;
   Stream downstream_;
   Stream upstream_;
+  RuntimePtr runtime_;
   const ListenerRuntime& listener_;
   TcpDestination destination_;
   tls::IdentityPtr identity_;  // keeps the TLS context of either side alive

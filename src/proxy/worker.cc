@@ -133,7 +133,7 @@ void Worker::accept_loop(Listening& listening) {
                 run_session(std::make_unique<Session>(*this, std::move(socket), listener)),
                 asio::detached);
           } else {
-            asio::co_spawn(context_, run_captured(*this, std::move(socket), listener),
+            asio::co_spawn(context_, run_captured(*this, std::move(socket), listening.listener),
                            asio::detached);
           }
         }

@@ -331,6 +331,22 @@ class PermissiveInbound(PodPair):
                                 user=PROXY_UID, timeout=20)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("220 banner %d" % LISTED_PORT, result.stdout)
+        # A listed port stays opaque when the client speaks first: bytes that look like HTTP
+        # are relayed to the app as they are, not parsed.
+        request = "GET / HTTP/1.1\\r\\nHost: b\\r\\n\\r\\n"
+        result = self.net.a.run([sys.executable, "-c",
+                                 "import socket, time; s = socket.create_connection((%r, %d), 5);"
+                                 "s.sendall(b'%s'); time.sleep(0.5); got = b''\n"
+                                 "while b'Host: b' not in got:\n"
+                                 "    chunk = s.recv(1000)\n"
+                                 "    if not chunk: break\n"
+                                 "    got += chunk\n"
+                                 "print(got)" % (self.net.b.address, LISTED_PORT, request)],
+                                user=PROXY_UID, timeout=20)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("220 banner %d" % LISTED_PORT, result.stdout)
+        self.assertIn(request, result.stdout)  # echoed back: the app got the bytes themselves
+        self.assertNotIn("HTTP/1.1 ", result.stdout.replace(request, ""))
 
 
 class UnexpectedIdentity(PodPair):
