@@ -565,7 +565,7 @@ Produced by `python3 bench/mtls.py` (also run by `make bench`){quick}. Method: [
 ### Full handshakes per CPU-second (new connections, client certificate)
 
 {hs}
-*Handshakes* are counted by the clients; each connection does a full TLS 1.3 handshake (X25519, ECDSA P-256 both ways, client chain verified), sends `GET /` and reads the server's own 200 (no upstream), so the server's CPU per handshake includes accept, one tiny request and close. *Server CPU busy*: its CPU time ÷ wall time (below 100% with the load CPU saturated: the clients, on one CPU, were the limit; the per-CPU-second figure holds either way). *Resumed*: share of connections the server resumed (s_time marks each). With pillion, resumption through s_time does not happen: pillion closes a TLS connection without sending close_notify, so OpenSSL clients see an unexpected EOF and discard the session — its `-reuse` row is really full handshakes.
+*Handshakes* are counted by the clients; each connection does a full TLS 1.3 handshake (X25519, ECDSA P-256 both ways, client chain verified), sends `GET /` and reads the server's own 200 (no upstream), so the server's CPU per handshake includes accept, one tiny request and close. *Server CPU busy*: its CPU time ÷ wall time (below 100% with the load CPU saturated: the clients, on one CPU, were the limit; the per-CPU-second figure holds either way). *Resumed*: share of connections the server resumed (s_time marks each). (An OpenSSL client keeps a session only when the server closed with close_notify; pillion sends it, so its `-reuse` row is resumptions too.)
 {contention_note(rounds)}
 <details><summary>per-round raw data (latency in µs)</summary>
 
