@@ -532,6 +532,18 @@ def curl(*args, timeout=10):
 class ProxyCase(ProcessTestCase):
     """A ProcessTestCase with assertion helpers for generated error replies."""
 
+    def wait_stderr(self, proxy, *words, timeout=3.0):
+        """The proxy's stderr lines holding every one of `words`, once there is one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = proxy.stderr()
+            lines = [line for line in text.splitlines() if all(w in line for w in words)]
+            if lines:
+                return lines
+            if time.monotonic() > deadline:
+                self.fail("no stderr line with %r in:\n%s" % (words, text[-2000:]))
+            time.sleep(0.05)
+
     def assertLocalReply(self, proxy, resp, status, flag, reason_words):
         """resp is a generated error: status, body naming the reason with the request id that
         is also the x-request-id header and the access-log line's, which has the flag."""

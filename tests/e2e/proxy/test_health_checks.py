@@ -45,17 +45,6 @@ class HealthChecks(ProxyCase):
                 self.fail("%s not %s after %.1f s: %s" % (member.name, health, within, state))
             time.sleep(0.02)
 
-    def wait_stderr(self, proxy, *words, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            text = proxy.stderr()
-            lines = [line for line in text.splitlines() if all(w in line for w in words)]
-            if lines:
-                return lines
-            if time.monotonic() > deadline:
-                self.fail("no stderr line with %r in:\n%s" % (words, text[-2000:]))
-            time.sleep(0.05)
-
     def traffic(self, proxy, members, requests=30):
         """Sends requests through the proxy; returns {name: requests it got}. All must be 200."""
         before = {m.name: m.stats()["requests"] for m in members}

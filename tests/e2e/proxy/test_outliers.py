@@ -79,17 +79,6 @@ class Outliers(ProxyCase):
         self.fail("%s still ejected after %.1f s: %s" % (member.name, timeout,
                                                          endpoints(proxy)[member.address]))
 
-    def wait_stderr(self, proxy, *words, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            text = proxy.stderr()
-            lines = [line for line in text.splitlines() if all(w in line for w in words)]
-            if lines:
-                return lines
-            if time.monotonic() > deadline:
-                self.fail("no stderr line with %r in:\n%s" % (words, text[-2000:]))
-            time.sleep(0.05)
-
     def assert_frozen(self, proxy, member, requests=50):
         """`requests` requests all succeed on the others, and none reaches member."""
         before = member.stats()["requests"]
